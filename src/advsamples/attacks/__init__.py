@@ -1,0 +1,1 @@
+"""Adversarial-sample crafting attacks, as plain functions (cleverhans v4 style)."""

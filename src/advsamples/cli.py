@@ -1,0 +1,87 @@
+"""Command line: ``python -m advsamples {data,train,run,bench}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _data(args: argparse.Namespace) -> int:
+    from . import data
+
+    raw, source = data.ensure_mnist(log=lambda msg: print(f"  {msg}", file=sys.stderr))
+    print(f"MNIST from: {source}")
+    print(f"cache: {data.data_dir() / data.CACHE_FILE}")
+    for name, array in raw._asdict().items():
+        print(f"  {name:8s} {str(array.shape):16s} sha256 {data.sha256(array)}  ok")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import models
+    from .notebook import threads_from_env
+
+    torch.set_num_threads(args.threads or threads_from_env())
+    names = args.models or list(models.MODEL_NAMES)
+    for name in names:
+        info = models.model_info(name, args.schedule)
+        print(
+            f"{name:14s} epochs={info.config.epochs:<4d} test accuracy={info.test_accuracy:.4f} "
+            f"trained in {info.train_seconds:.0f} s ({info.threads} threads)  {info.path}"
+        )
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner import run_profile
+
+    seconds = run_profile(args.profile, args.only or None)
+    print(f"[{args.profile}] all notebooks: {sum(seconds.values()):.0f} s")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m advsamples", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="fetch and verify MNIST, and say where it came from")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("train", help="train (or load) the study's models and print their accuracy")
+    p.add_argument("models", nargs="*", help="model names (default: all)")
+    p.add_argument("--schedule", default="quick", help="epochs schedule: quick or paper")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch threads (default: $ADVSAMPLES_THREADS or all cores)"
+    )
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("run", help="execute every chapter notebook of a profile with papermill")
+    p.add_argument("--profile", default="quick", help="params/<profile>.yml (quick or paper)")
+    p.add_argument("--only", nargs="*", help="run only these notebooks")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("bench", help="benchmarks that print figures (speed, memory)")
+    p.add_argument("what", choices=["jsma"], help="which benchmark")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument(
+        "--samples", type=int, default=200, help="test digits to attack (each toward its 9 other classes)"
+    )
+    p.add_argument("--schedule", default="quick", help="which trained lenet_paper to attack")
+    p.set_defaults(func=_bench)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,424 @@
+"""The study's models, their training, and a checkpoint cache keyed by the whole configuration.
+
+Every model maps images ``(N, 1, 28, 28)`` in [0, 1] to logits ``(N, classes)``.
+
+==================  =====================================================================  ==========
+name                what                                                                   source
+==================  =====================================================================  ==========
+``lenet_paper``     conv 20@5×5, max-pool 2, conv 50@5×5, max-pool 2, fc 500, 10; tanh;     Papernot
+                    SGD lr 0.1, batch 500, trained on the first 50,000 images (Theano
+                    tutorial LeNet, its Glorot-uniform initialisation)
+``lenet_relu``      the same shape with ReLU, Adam lr 1e-3, batch 128                      this study
+``fc10``            softmax regression with weight decay λ (``weight_decay``)               Szegedy
+``fc100_100_10``    two sigmoid hidden layers of 100                                        Szegedy
+``fc200_200_10``    two sigmoid hidden layers of 200                                        Szegedy
+``logreg_3v7``      binary logistic regression, 3 (class 0) versus 7 (class 1)              Goodfellow
+==================  =====================================================================  ==========
+
+:func:`get_model` returns a trained model in eval mode, training it first (seeded, deterministic,
+with a progress bar) when no checkpoint matches its configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import data as _data
+from .paths import checkpoint_dir
+
+__all__ = [
+    "MODEL_NAMES",
+    "SCHEDULES",
+    "CheckpointError",
+    "TrainConfig",
+    "TrainedInfo",
+    "build_model",
+    "config_for",
+    "evaluate",
+    "get_model",
+    "model_info",
+    "training_data",
+]
+
+Activation = Literal["tanh", "relu", "sigmoid"]
+
+
+# --------------------------------------------------------------------------- architectures
+class LeNet(nn.Module):
+    """LeNet-5 as in the Theano deep-learning tutorial (Papernot et al.'s MNIST model).
+
+    conv 20@5×5 → max-pool 2 → act → conv 50@5×5 → max-pool 2 → act → fc 500 → act → fc ``classes``.
+    """
+
+    def __init__(self, activation: Activation = "tanh", classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 20, 5)
+        self.conv2 = nn.Conv2d(20, 50, 5)
+        self.fc1 = nn.Linear(50 * 4 * 4, 500)
+        self.fc2 = nn.Linear(500, classes)
+        self.act: Callable[[torch.Tensor], torch.Tensor] = _ACTIVATIONS[activation]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(nn.functional.max_pool2d(self.conv1(x), 2))
+        x = self.act(nn.functional.max_pool2d(self.conv2(x), 2))
+        x = self.act(self.fc1(x.flatten(1)))
+        return self.fc2(x)
+
+    def theano_init_(self, generator: torch.Generator) -> None:
+        """The tutorial's initialisation: U(±sqrt(6 / (fan_in + fan_out))) with fan_out divided by
+        the pooling area for convolutions, zero biases, and a zero-initialised output layer."""
+        for conv in (self.conv1, self.conv2):
+            k = conv.kernel_size[0] * conv.kernel_size[1]
+            bound = math.sqrt(6.0 / (conv.in_channels * k + conv.out_channels * k / 4))
+            conv.weight.data.uniform_(-bound, bound, generator=generator)
+            conv.bias.data.zero_()
+        bound = math.sqrt(6.0 / (self.fc1.in_features + self.fc1.out_features))
+        self.fc1.weight.data.uniform_(-bound, bound, generator=generator)
+        self.fc1.bias.data.zero_()
+        self.fc2.weight.data.zero_()
+        self.fc2.bias.data.zero_()
+
+
+class MLP(nn.Module):
+    """Fully connected network ``784 → hidden… → classes`` (``hidden=()`` is softmax regression)."""
+
+    def __init__(
+        self, hidden: tuple[int, ...], activation: Activation = "sigmoid", classes: int = 10
+    ) -> None:
+        super().__init__()
+        sizes = (28 * 28, *hidden)
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.out = nn.Linear(sizes[-1], classes)
+        self.act = _ACTIVATIONS[activation]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        for layer in self.hidden:
+            x = self.act(layer(x))
+        return self.out(x)
+
+
+class BinaryLogistic(nn.Module):
+    """Binary logistic regression ``p(class 1 | x) = σ(w·x + b)`` as two logits ``(0, w·x + b)``,
+    so that softmax cross-entropy on them is exactly the logistic loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(28 * 28, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.linear(x.flatten(1))
+        return torch.cat([torch.zeros_like(z), z], dim=1)
+
+
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+}
+
+
+# --------------------------------------------------------------------------- configuration
+DataName = Literal["train50k", "train60k", "half1", "half2", "3v7"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained model; its hash is the checkpoint's key."""
+
+    arch: Literal["lenet", "mlp", "binary_logistic"]
+    activation: Activation = "tanh"
+    hidden: tuple[int, ...] = ()
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.1
+    batch_size: int = 500
+    epochs: int = 1
+    weight_decay: float = 0.0
+    data: DataName = "train60k"
+    seed: int = 0
+    theano_init: bool = False
+
+    def key(self) -> str:
+        """Digest of this configuration and of the data checksum."""
+        payload = json.dumps(
+            {"config": dataclasses.asdict(self), "data": _data.data_checksum()}, sort_keys=True
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# Base configurations; the number of epochs comes from a schedule (or an explicit override).
+_BASE: dict[str, TrainConfig] = {
+    "lenet_paper": TrainConfig(
+        "lenet", "tanh", optimizer="sgd", lr=0.1, batch_size=500, data="train50k", theano_init=True
+    ),
+    "lenet_relu": TrainConfig("lenet", "relu", optimizer="adam", lr=1e-3, batch_size=128, data="train50k"),
+    "fc10": TrainConfig("mlp", "sigmoid", (), optimizer="adam", lr=1e-3, batch_size=128, weight_decay=1e-4),
+    "fc100_100_10": TrainConfig("mlp", "sigmoid", (100, 100), optimizer="adam", lr=1e-3, batch_size=128),
+    "fc200_200_10": TrainConfig("mlp", "sigmoid", (200, 200), optimizer="adam", lr=1e-3, batch_size=128),
+    "logreg_3v7": TrainConfig("binary_logistic", optimizer="adam", lr=1e-3, batch_size=128, data="3v7"),
+}
+MODEL_NAMES: tuple[str, ...] = tuple(_BASE)
+
+#: Epochs per model: ``quick`` sizes the whole book for CI on a 2-core CPU; ``paper`` is the papers'
+#: scale where a paper states it (Papernot: 200 epochs for the LeNet) and convergence elsewhere.
+SCHEDULES: dict[str, dict[str, int]] = {
+    "quick": {
+        "lenet_paper": 3,
+        "lenet_relu": 1,
+        "fc10": 10,
+        "fc100_100_10": 20,
+        "fc200_200_10": 20,
+        "logreg_3v7": 20,
+    },
+    "paper": {
+        "lenet_paper": 200,
+        "lenet_relu": 20,
+        "fc10": 50,
+        "fc100_100_10": 50,
+        "fc200_200_10": 50,
+        "logreg_3v7": 50,
+    },
+}
+
+
+def config_for(name: str, schedule: str = "quick", **overrides: Any) -> TrainConfig:
+    """The training configuration of model ``name`` under ``schedule``, with field ``overrides``
+    (for example ``weight_decay=1.0`` or ``data="half2"``)."""
+    if name not in _BASE:
+        raise ValueError(f"unknown model name={name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule={schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(set(overrides) - fields)
+    if bad:
+        raise ValueError(f"unknown training option(s) {bad}; allowed: {sorted(fields)}")
+    cfg = dataclasses.replace(_BASE[name], epochs=SCHEDULES[schedule][name])
+    cfg = dataclasses.replace(cfg, **overrides)
+    if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0 or cfg.weight_decay < 0:
+        raise ValueError(f"invalid training configuration for {name}: {cfg}")
+    return cfg
+
+
+def build_model(cfg: TrainConfig) -> nn.Module:
+    """An untrained model of ``cfg``'s architecture (default PyTorch initialisation)."""
+    if cfg.arch == "lenet":
+        return LeNet(cfg.activation)
+    if cfg.arch == "mlp":
+        return MLP(cfg.hidden, cfg.activation)
+    return BinaryLogistic()
+
+
+# --------------------------------------------------------------------------- data for training
+def training_data(cfg: TrainConfig, mnist: _data.MNIST | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``(x, y)`` a configuration trains on."""
+    m = mnist or _data.load_mnist()
+    x, y = m.x_train, m.y_train
+    if cfg.data == "train50k":
+        return x[:50000], y[:50000]
+    if cfg.data == "half1":
+        return x[:30000], y[:30000]
+    if cfg.data == "half2":
+        return x[30000:], y[30000:]
+    if cfg.data == "3v7":
+        return binary_3v7(x, y)
+    return x, y
+
+
+def binary_3v7(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 3s and 7s of ``(x, y)``, relabelled 3 → 0 and 7 → 1 (Goodfellow et al.'s Fig. 2 task)."""
+    keep = (y == 3) | (y == 7)
+    return x[keep], (y[keep] == 7).long()
+
+
+def evaluation_set(name: str, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The part of ``(x, y)`` that model ``name`` classifies, in its own labels."""
+    return binary_3v7(x, y) if _BASE[name].data == "3v7" else (x, y)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> float:
+    """Accuracy of ``model`` on ``(x, y)``."""
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+    return correct / len(x)
+
+
+# --------------------------------------------------------------------------- training
+@dataclass(frozen=True)
+class TrainedInfo:
+    """What a checkpoint records besides the weights."""
+
+    name: str
+    config: TrainConfig
+    key: str
+    test_accuracy: float
+    train_seconds: float
+    threads: int
+    path: Path = field(compare=False)
+    history: tuple[float, ...] = ()  # test accuracy after each epoch
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    desc: str = "",
+    monitor: Callable[[nn.Module], float] | None = None,
+) -> tuple[nn.Module, float, list[float]]:
+    """Train a model of ``cfg`` from its seed.
+
+    Returns the model (eval mode), the seconds spent training (monitoring excluded) and
+    ``monitor(model)`` after each epoch (empty without a monitor). Deterministic: the
+    initialisation and every minibatch order come from ``cfg.seed`` alone.
+    """
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = build_model(cfg)
+    if isinstance(model, LeNet) and cfg.theano_init:
+        model.theano_init_(gen)
+    x, y = training_data(cfg)
+    params = list(model.parameters())
+    opt: torch.optim.Optimizer
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr)
+    decayed = [p for n, p in model.named_parameters() if n.endswith("weight")]
+    steps = math.ceil(len(x) / cfg.batch_size)
+    history: list[float] = []
+    seconds = 0.0
+    with tqdm(total=cfg.epochs * steps, desc=desc or "training", unit="batch", disable=not progress) as bar:
+        for epoch in range(cfg.epochs):
+            start = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(x), generator=gen)
+            for i in range(steps):
+                idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+                if cfg.weight_decay:
+                    # L2 weight decay λ·Σ‖W‖² on weights (not biases), added to the mean loss.
+                    loss = loss + cfg.weight_decay * sum(p.pow(2).sum() for p in decayed)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                bar.update()
+            seconds += time.perf_counter() - start
+            model.eval()
+            if monitor is not None:
+                history.append(monitor(model))
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
+    return model, seconds, history
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint exists but cannot be loaded; it is never used half-way."""
+
+
+def _checkpoint_path(name: str, cfg: TrainConfig) -> Path:
+    return checkpoint_dir() / f"{name}-{cfg.key()}.pt"
+
+
+def _load(path: Path, name: str, cfg: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
+    fix = f"Delete {path} or call get_model({name!r}, ..., retrain=True) to train it again."
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        model = build_model(cfg)
+        model.load_state_dict(blob["state_dict"], strict=True)
+        meta = json.loads(blob["meta"])
+    except Exception as exc:  # unpickling, truncation, missing/mismatched keys: all fatal
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc}). {fix}"
+        ) from exc
+    if meta.get("key") != cfg.key():
+        raise CheckpointError(f"checkpoint {path} was written for another configuration. {fix}")
+    return model.eval(), meta
+
+
+def _save(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save({"state_dict": model.state_dict(), "meta": json.dumps(meta)}, tmp)
+    os.replace(tmp, path)  # atomic: a reader never sees half a checkpoint
+
+
+def get_model(
+    name: str,
+    schedule: str = "quick",
+    *,
+    retrain: bool = False,
+    progress: bool = True,
+    **overrides: Any,
+) -> nn.Module:
+    """The trained model ``name`` in eval mode, trained first if no checkpoint matches.
+
+    ``schedule`` picks the number of epochs (:data:`SCHEDULES`); ``overrides`` change any
+    :class:`TrainConfig` field (``epochs=30``, ``weight_decay=1.0``, ``data="half2"``, ``seed=1``).
+    The checkpoint's file name carries :meth:`TrainConfig.key`, so a changed configuration never
+    loads an old model. ``retrain=True`` discards an existing (or unreadable) checkpoint.
+
+    >>> model = get_model("lenet_paper")            # doctest: +SKIP
+    >>> model(torch.zeros(1, 1, 28, 28)).shape      # doctest: +SKIP
+    torch.Size([1, 10])
+    """
+    return _get(name, schedule, retrain=retrain, progress=progress, **overrides)[0]
+
+
+def model_info(name: str, schedule: str = "quick", **overrides: Any) -> TrainedInfo:
+    """The record of a trained model (training it first if needed): test accuracy, time, threads."""
+    return _get(name, schedule, retrain=False, progress=True, **overrides)[1]
+
+
+def _get(
+    name: str, schedule: str, *, retrain: bool, progress: bool, **overrides: Any
+) -> tuple[nn.Module, TrainedInfo]:
+    cfg = config_for(name, schedule, **overrides)
+    path = _checkpoint_path(name, cfg)
+    if path.exists() and not retrain:
+        model, meta = _load(path, name, cfg)
+    else:
+        m = _data.load_mnist()
+        x_test, y_test = evaluation_set(name, m.x_test, m.y_test)
+        model, seconds, history = train(
+            cfg,
+            progress=progress,
+            desc=f"{name} ({cfg.epochs} epochs)",
+            monitor=lambda net: evaluate(net, x_test, y_test),
+        )
+        meta = {
+            "name": name,
+            "key": cfg.key(),
+            "config": dataclasses.asdict(cfg),
+            "test_accuracy": history[-1],
+            "history": history,
+            "train_seconds": seconds,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        }
+        _save(path, model, meta)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    info = TrainedInfo(
+        name,
+        cfg,
+        meta["key"],
+        meta["test_accuracy"],
+        meta["train_seconds"],
+        meta["threads"],
+        path,
+        tuple(meta.get("history", ())),
+    )
+    return model, info

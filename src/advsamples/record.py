@@ -1,0 +1,92 @@
+"""Headline figures of a chapter: glued into the book and written to ``results/<profile>/<chapter>.json``.
+
+>>> rec = Recorder("fgsm", "quick", {"eps": 0.25})          # doctest: +SKIP
+>>> rec("error_fc10", 0.999)   # glued as fgsm.ipynb::error_fc10, stored in the JSON   # doctest: +SKIP
+>>> rec.save()                                                              # doctest: +SKIP
+
+Two runs can then be compared exactly with ``diff results/a/fgsm.json results/b/fgsm.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .paths import results_dir
+
+__all__ = ["Recorder", "load_results", "to_jsonable"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Tensors, numpy values, tuples and non-finite floats as plain JSON values."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class Recorder:
+    """Glue a value into the book (``myst_nb.glue``) and keep it for the chapter's results file."""
+
+    def __init__(self, chapter: str, profile: str, params: dict[str, Any]) -> None:
+        self.chapter = chapter
+        self.profile = profile
+        self.params = to_jsonable(params)
+        self.values: dict[str, Any] = {}
+
+    def __call__(self, key: str, value: Any, *, display: bool = False) -> Any:
+        """Record and glue ``value`` under ``key``; returns ``value``."""
+        from myst_nb import glue
+
+        if key in self.values:
+            raise KeyError(f"{key!r} was already recorded in chapter {self.chapter}")
+        self.values[key] = to_jsonable(
+            value.item() if isinstance(value, torch.Tensor) and value.dim() == 0 else value
+        )
+        glue(key, value, display=display)
+        return value
+
+    def figure(self, key: str, fig: Any) -> None:
+        """Glue a matplotlib figure (shown in the chapter where the cell is, reusable elsewhere)."""
+        from myst_nb import glue
+
+        glue(key, fig, display=False)
+
+    def save(self) -> Path:
+        """Write ``results/<profile>/<chapter>.json`` (sorted keys, so that runs diff cleanly)."""
+        out = results_dir() / self.profile / f"{self.chapter}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "chapter": self.chapter,
+            "profile": self.profile,
+            "params": self.params,
+            "results": self.values,
+            "environment": {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "python": platform.python_version(),
+            },
+        }
+        out.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        return out
+
+
+def load_results(profile: str, chapter: str) -> dict[str, Any] | None:
+    """A chapter's saved results, or ``None`` if that profile has not been run."""
+    path = results_dir() / profile / f"{chapter}.json"
+    return json.loads(path.read_text()) if path.exists() else None
