@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PaperModel", "PAPER_MODELS", "GOODFELLOW", "PAPERNOT", "SZEGEDY_TABLE1"]
+__all__ = [
+    "PaperModel",
+    "PAPER_MODELS",
+    "GOODFELLOW",
+    "PAPERNOT",
+    "SZEGEDY_TABLE1",
+    "SZEGEDY_TABLE2",
+    "SZEGEDY_TABLE2_COLUMNS",
+    "SZEGEDY_DISJOINT",
+]
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ PAPER_MODELS: dict[str, PaperModel] = {
     "fc10(0.0001)": PaperModel(
         "szegedy2014intriguing",
         "FC10(1e-4)",
-        0.067,
+        0.074,
         None,
         "Table 1",
         "Szegedy et al. do not give the optimiser or how λ scales the decay; we add λ·ΣW² to the mean loss",
@@ -51,7 +60,7 @@ PAPER_MODELS: dict[str, PaperModel] = {
     "fc10(0.01)": PaperModel(
         "szegedy2014intriguing",
         "FC10(1e-2)",
-        0.10,
+        0.094,
         None,
         "Table 1",
         "the same weight-decay convention; in the paper, as here, error rises with λ",
@@ -59,7 +68,7 @@ PAPER_MODELS: dict[str, PaperModel] = {
     "fc10(1.0)": PaperModel(
         "szegedy2014intriguing",
         "FC10(1)",
-        0.212,
+        0.20,
         None,
         "Table 1",
         "with λ = 1 the decay dominates the loss, as in the paper the error grows sharply",
@@ -67,7 +76,7 @@ PAPER_MODELS: dict[str, PaperModel] = {
     "fc100_100_10": PaperModel(
         "szegedy2014intriguing",
         "FC100-100-10",
-        0.017,
+        0.0164,
         None,
         "Table 1",
         "activation and training schedule are not stated; we use sigmoid units and Adam",
@@ -75,7 +84,7 @@ PAPER_MODELS: dict[str, PaperModel] = {
     "fc200_200_10": PaperModel(
         "szegedy2014intriguing",
         "FC200-200-10",
-        0.016,
+        0.0154,
         None,
         "Table 1",
         "activation and training schedule are not stated; we use sigmoid units and Adam",
@@ -113,12 +122,46 @@ PAPERNOT = {
     "decrease_distortion": 0.0362,
 }
 
-#: Szegedy et al. 2014, Table 1: test error and average minimum distortion sqrt(Σr²/n).
+#: Szegedy et al. 2014, Table 1: training and test error, and the average minimum distortion
+#: sqrt(Σr²/n) of their L-BFGS adversarial samples.
 SZEGEDY_TABLE1 = {
-    "fc10(0.0001)": {"test_error": 0.067, "distortion": 0.062},
-    "fc10(0.01)": {"test_error": 0.10, "distortion": 0.10},
-    "fc10(1.0)": {"test_error": 0.212, "distortion": 0.14},
-    "fc100_100_10": {"test_error": 0.017, "distortion": 0.058},
-    "fc200_200_10": {"test_error": 0.016, "distortion": 0.065},
-    "ae400_10": {"test_error": 0.02, "distortion": 0.086},
+    "fc10(0.0001)": {"train_error": 0.067, "test_error": 0.074, "distortion": 0.062},
+    "fc10(0.01)": {"train_error": 0.10, "test_error": 0.094, "distortion": 0.10},
+    "fc10(1.0)": {"train_error": 0.212, "test_error": 0.20, "distortion": 0.14},
+    "fc100_100_10": {"train_error": 0.0, "test_error": 0.0164, "distortion": 0.058},
+    "fc200_200_10": {"train_error": 0.0, "test_error": 0.0154, "distortion": 0.065},
+    "ae400_10": {"train_error": 0.0057, "test_error": 0.019, "distortion": 0.086},
+}
+
+#: Szegedy et al. 2014, Table 2: error that samples crafted for the row's model (or Gaussian noise)
+#: cause on the column's model. Columns in this order:
+SZEGEDY_TABLE2_COLUMNS = [
+    "fc10(0.0001)",
+    "fc10(0.01)",
+    "fc10(1.0)",
+    "fc100_100_10",
+    "fc200_200_10",
+    "ae400_10",
+]
+SZEGEDY_TABLE2 = {
+    "fc10(0.0001)": [1.0, 0.117, 0.227, 0.02, 0.039, 0.027],
+    "fc10(0.01)": [0.871, 1.0, 0.352, 0.359, 0.273, 0.098],
+    "fc10(1.0)": [0.719, 0.762, 1.0, 0.481, 0.47, 0.344],
+    "fc100_100_10": [0.289, 0.137, 0.211, 1.0, 0.066, 0.02],
+    "fc200_200_10": [0.382, 0.14, 0.238, 0.203, 1.0, 0.027],
+    "ae400_10": [0.234, 0.16, 0.248, 0.094, 0.066, 1.0],
+    "noise(0.1)": [0.05, 0.101, 0.183, 0.0, 0.0, 0.008],
+    "noise(0.3)": [0.156, 0.113, 0.227, 0.05, 0.043, 0.031],
+}
+
+#: Szegedy et al. 2014, Tables 3-4 (disjoint training halves P1, P2 of the 60k images): samples crafted
+#: for FC100-100-10 (trained on P1) and their error on FC123-456-10 (P1) and FC100-100-10' (P2).
+SZEGEDY_DISJOINT = {
+    "to_same_half_other_arch": 0.262,
+    "to_other_half_same_arch": 0.059,
+    "amplified_to_same_half_other_arch": 0.98,
+    "amplified_to_other_half_same_arch": 0.43,
+    "amplified_stddev": 0.1,
+    "noise_0.1_error_low": 0.026,
+    "noise_0.1_error_high": 0.028,
 }
