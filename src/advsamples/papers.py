@@ -120,6 +120,10 @@ PAPERNOT = {
     "distortion_success": {"train": 0.0403, "validation": 0.0401, "test": 0.0403},
     "decrease_success": 0.647,
     "decrease_distortion": 0.0362,
+    # Sec. V-B, hardness (Eq. 10): the distortion bounds Υ of the trapezoid rule.
+    "hardness_upsilons": [0.003, 0.013, 0.026, 0.051, 0.077, 0.102, 0.128, 0.255, 0.383],
+    # Sec. V: MNIST inputs have 28 x 28 = 784 features.
+    "n_features": 784,
 }
 
 #: Szegedy et al. 2014, Table 1: training and test error, and the average minimum distortion

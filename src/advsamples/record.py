@@ -55,9 +55,9 @@ class Recorder:
 
         if key in self.values:
             raise KeyError(f"{key!r} was already recorded in chapter {self.chapter}")
-        self.values[key] = to_jsonable(
-            value.item() if isinstance(value, torch.Tensor) and value.dim() == 0 else value
-        )
+        if isinstance(value, torch.Tensor | np.ndarray) and value.ndim == 0 or isinstance(value, np.generic):
+            value = value.item()  # glue plain numbers, so that the book can format them (`:.1%`)
+        self.values[key] = to_jsonable(value)
         glue(key, value, display=display)
         return value
 
