@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,14 @@ def test_unknown_profile_is_rejected() -> None:
 
 def test_paper_profile_is_the_papers_schedule() -> None:
     assert yaml.safe_load((ROOT / "params" / "paper.yml").read_text())["common"]["schedule"] == "paper"
+
+
+@pytest.mark.parametrize("doc", ["README.md", "book/reproduce.md"])
+def test_documented_papermill_commands_use_real_parameters(doc: str) -> None:
+    """Every `papermill notebooks/X.ipynb … -p NAME VALUE` shown to readers names a parameter of X."""
+    commands = re.findall(r"papermill notebooks/(\w+\.ipynb[^\n]*)", (ROOT / doc).read_text())
+    assert commands, f"{doc} shows no papermill command"
+    for line in commands:
+        name = re.match(r"\w+", line).group(0)  # type: ignore[union-attr]
+        for param in re.findall(r"-p (\w+) ", line):
+            assert param in parameters_cell(name), f"{doc}: {name}.ipynb has no parameter {param!r}"

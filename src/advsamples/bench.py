@@ -21,7 +21,7 @@ from .attacks._jsma_reference import reference_jsma
 from .attacks._validate import frozen
 from .attacks.jsma import channels_last_copy, jsma_trace
 
-__all__ = ["bench_jsma", "format_bench"]
+__all__ = ["bench_jsma", "bench_jsma_test_set", "format_bench"]
 
 #: The paper's full JSMA experiment: 10,000 MNIST test digits x 9 targets.
 PAPER_ATTACKS = 90_000
@@ -137,3 +137,23 @@ def format_bench(d: dict[str, Any]) -> str:
         "at this rate",
     ]
     return "\n".join(lines)
+
+
+def bench_jsma_test_set(
+    samples: int, *, schedule: str = "quick", threads: int, batch_size: int = 512, progress: bool = False
+) -> dict[str, Any]:
+    """:func:`bench_jsma` on the trained ``lenet_paper`` (``schedule``), with the first ``samples``
+    MNIST test digits each crafted toward every other class, as in the paper's Fig. 11 experiment."""
+    from .data import load_mnist
+    from .experiments.jsma import other_targets
+    from .models import get_model
+
+    model = get_model("lenet_paper", schedule, progress=progress)
+    mnist = load_mnist()
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= len(mnist.x_test):
+        raise ValueError(f"samples={samples!r} must be an integer between 1 and {len(mnist.x_test)}")
+    x, y = mnist.x_test[:samples], mnist.y_test[:samples]
+    with torch.no_grad():
+        classes = int(model(x[:1]).shape[1])
+    rows, target = other_targets(y, classes)
+    return bench_jsma(model, x[rows], target, threads=threads, batch_size=batch_size, progress=progress)

@@ -45,29 +45,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    import torch
-
-    from .bench import bench_jsma, format_bench
-    from .data import load_mnist
-    from .models import get_model
+    from .bench import bench_jsma_test_set, format_bench
     from .notebook import threads_from_env
 
     threads = args.threads or threads_from_env()
-    model = get_model("lenet_paper", args.schedule)
-    mnist = load_mnist()
-    if not 1 <= args.samples <= len(mnist.x_test):
-        raise ValueError(f"--samples={args.samples} must be between 1 and {len(mnist.x_test)}")
-    x, y = mnist.x_test[: args.samples], mnist.y_test[: args.samples]
-    classes = int(model(x[:1]).shape[1])
-    # every digit toward each of the other classes, as in the paper's Fig. 11 experiment
-    offsets = torch.arange(1, classes)
-    x_all = x.repeat_interleave(classes - 1, dim=0)
-    target = ((y[:, None] + offsets[None, :]) % classes).reshape(-1)
-    print(
-        format_bench(
-            bench_jsma(model, x_all, target, threads=threads, batch_size=args.batch_size, progress=True)
-        )
+    result = bench_jsma_test_set(
+        args.samples, schedule=args.schedule, threads=threads, batch_size=args.batch_size, progress=True
     )
+    print(format_bench(result))
     return 0
 
 

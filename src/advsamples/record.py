@@ -49,8 +49,11 @@ class Recorder:
         self.params = to_jsonable(params)
         self.values: dict[str, Any] = {}
 
-    def __call__(self, key: str, value: Any, *, display: bool = False) -> Any:
-        """Record and glue ``value`` under ``key``; returns ``value``."""
+    def __call__(self, key: str, value: Any, *, display: bool = False) -> None:
+        """Record and glue ``value`` under ``key``.
+
+        Returns nothing, so that a cell ending in a call shows no stray output in the book.
+        """
         from myst_nb import glue
 
         if key in self.values:
@@ -59,7 +62,6 @@ class Recorder:
             value = value.item()  # glue plain numbers, so that the book can format them (`:.1%`)
         self.values[key] = to_jsonable(value)
         glue(key, value, display=display)
-        return value
 
     def figure(self, key: str, fig: Any) -> None:
         """Glue a matplotlib figure (shown in the chapter where the cell is, reusable elsewhere)."""
