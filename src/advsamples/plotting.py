@@ -10,7 +10,19 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["digit_grid", "heatmap", "paired_bars", "curves"]
+__all__ = ["digit_grid", "heatmap", "paired_bars", "curves", "finish"]
+
+
+def finish(fig: Figure, *, suptitle: str | None = None, despine: bool = True) -> Figure:
+    """The common end of every figure: optional overall title, no top/right spines, tight layout,
+    and closed (so a notebook shows it once, where the cell returns it)."""
+    if suptitle:
+        fig.suptitle(suptitle)
+    if despine:
+        sns.despine(fig)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
 
 
 def _images(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -53,11 +65,7 @@ def digit_grid(
     if col_labels is not None:
         for c, label in enumerate(col_labels):
             axes[0, c].set_title(label, fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig, suptitle=suptitle, despine=False)
 
 
 def heatmap(
@@ -99,9 +107,7 @@ def heatmap(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig, despine=False)
 
 
 def paired_bars(
@@ -128,10 +134,7 @@ def paired_bars(
     if percent:
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.1%}" if v < 0.1 else f"{v:.0%}"))
     ax.legend(frameon=False)
-    sns.despine(fig)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig)
 
 
 def curves(
@@ -156,7 +159,4 @@ def curves(
     if percent:
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.legend(frameon=False, fontsize=8)
-    sns.despine(fig)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig)

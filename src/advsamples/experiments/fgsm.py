@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from torch import nn
@@ -31,7 +30,7 @@ from torch import nn
 from advsamples import models as M
 from advsamples.attacks.fgsm import fgsm
 from advsamples.data import MNIST, load_mnist
-from advsamples.plotting import digit_grid
+from advsamples.plotting import digit_grid, finish
 
 __all__ = [
     "AttackStats",
@@ -403,12 +402,7 @@ def error_confidence_figure(
         ax.yaxis.set_major_formatter(pct)
         ax.set_ylim(0, 1.02)
     ax_conf.legend(frameon=False, fontsize=8, loc="lower right")
-    if title:
-        fig.suptitle(title)
-    sns.despine(fig)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig, suptitle=title)
 
 
 def sample_grid_figure(

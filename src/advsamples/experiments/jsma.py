@@ -48,6 +48,7 @@ from advsamples.attacks.jsma import (
     saliency_map,
 )
 from advsamples.paths import results_dir
+from advsamples.plotting import finish
 
 __all__ = [
     "CLASSES",
@@ -850,9 +851,7 @@ def saliency_figure(
     fig.suptitle(
         f"first-iteration saliency maps ({'logits' if use_logits else 'probabilities'})", fontsize=10
     )
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig, despine=False)
 
 
 def settings_figure(
@@ -881,12 +880,7 @@ def settings_figure(
         ax.set_xlim(0, max(max(vals), ref) * 1.2)
     axes[0].set_yticks(ypos, labels, fontsize=8)
     axes[0].invert_yaxis()
-    if title:
-        fig.suptitle(title)
-    sns.despine(fig)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig, suptitle=title)
 
 
 def hardness_curve_figure(
@@ -908,10 +902,7 @@ def hardness_curve_figure(
     ax.legend(frameon=False, fontsize=8)
     if title:
         ax.set_title(title)
-    sns.despine(fig)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig)
 
 
 def homogeneity_p(runs: Sequence[Crafted]) -> float:

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from advsamples import models as M
 from advsamples.attacks.lbfgs import LBFGSResult, lbfgs_trace
+from advsamples.plotting import finish
 
 __all__ = [
     "MODEL_KEYS",
@@ -569,6 +570,4 @@ def sample_grid_figure(
         axes[i, 0].set_ylabel(label, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig, despine=False)

@@ -42,6 +42,7 @@ from advsamples.attacks.jsma import jsma
 from advsamples.attacks.lbfgs import LBFGSResult, gaussian_noise
 from advsamples.data import load_mnist
 from advsamples.experiments.lbfgs import attack, random_targets
+from advsamples.plotting import finish
 
 __all__ = [
     "DISJOINT_MODELS",
@@ -405,9 +406,7 @@ def matrix_figure(
         ax.tick_params(axis="y", labelrotation=0, labelsize=7)
         if ax is not axes[0, 0]:
             ax.set_yticklabels([])
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return finish(fig, despine=False)
 
 
 def mean_abs(a: np.ndarray) -> float:
