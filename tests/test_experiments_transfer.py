@@ -368,7 +368,7 @@ def test_base_sample_rejects_bad_arguments() -> None:
 
 
 def test_single_threaded_blas_restores_thread_counts() -> None:
-    from advsamples.experiments.lbfgs import _openblas_setters
+    from advsamples.attacks._blas import _openblas_setters
 
     before = [n for _, n in _openblas_setters()]
     with L.single_threaded_blas():

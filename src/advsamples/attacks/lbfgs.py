@@ -71,6 +71,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from advsamples.attacks._blas import single_threaded_blas
 from advsamples.attacks._validate import (
     check_clip,
     check_finite_nonneg,
@@ -319,42 +320,43 @@ def lbfgs_trace(
         best_c = np.full(n, math.nan)
         tried: list[list[Trial]] = [[] for _ in range(n)]
 
-        for i in range(n):
-            if bool(already[i]):
-                best[i] = 0.0
-                continue
-            xi64 = x64[i : i + 1]
-            xi_np = xi64.reshape(-1).cpu().numpy()
-            lower, upper = lo - xi_np, hi - xi_np
-            ti = target[i : i + 1]
-            c, c_ok, c_bad = c0, math.nan, math.nan
-            moves = bisections = 0
-            while True:
-                c_vec = torch.tensor([c], dtype=torch.float64, device=x.device)
-                r = _minimise(_objective(forward, xi64, ti, c_vec), lower, upper, max_iter)
-                r_t = torch.from_numpy(r).to(x.device).reshape(xi64.shape)
-                cand = (xi64 + r_t).to(x.dtype).clamp(lo, hi)
-                with torch.no_grad():
-                    ok = bool(model(cand).argmax(dim=1)[0] == ti[0])
-                dist = float((cand.to(torch.float64) - xi64).square().sum().div(dim).sqrt())
-                tried[i].append((c, ok, dist))
-                if ok and dist < best[i]:
-                    best[i], best_c[i] = dist, c
-                    x_adv[i] = cand[0]
-                if ok:
-                    c_ok = c if math.isnan(c_ok) else max(c_ok, c)
-                else:
-                    c_bad = c if math.isnan(c_bad) else min(c_bad, c)
-                if not (math.isnan(c_ok) or math.isnan(c_bad)):  # bracketed: bisect
-                    if bisections >= search_steps:
-                        break
-                    c = math.sqrt(c_ok * c_bad)
-                    bisections += 1
-                else:
-                    if moves >= bracket_steps:
-                        break
-                    c = c * 10.0 if ok else c / 10.0
-                    moves += 1
+        with single_threaded_blas():  # SciPy's BLAS: one thread (see advsamples.attacks._blas)
+            for i in range(n):
+                if bool(already[i]):
+                    best[i] = 0.0
+                    continue
+                xi64 = x64[i : i + 1]
+                xi_np = xi64.reshape(-1).cpu().numpy()
+                lower, upper = lo - xi_np, hi - xi_np
+                ti = target[i : i + 1]
+                c, c_ok, c_bad = c0, math.nan, math.nan
+                moves = bisections = 0
+                while True:
+                    c_vec = torch.tensor([c], dtype=torch.float64, device=x.device)
+                    r = _minimise(_objective(forward, xi64, ti, c_vec), lower, upper, max_iter)
+                    r_t = torch.from_numpy(r).to(x.device).reshape(xi64.shape)
+                    cand = (xi64 + r_t).to(x.dtype).clamp(lo, hi)
+                    with torch.no_grad():
+                        ok = bool(model(cand).argmax(dim=1)[0] == ti[0])
+                    dist = float((cand.to(torch.float64) - xi64).square().sum().div(dim).sqrt())
+                    tried[i].append((c, ok, dist))
+                    if ok and dist < best[i]:
+                        best[i], best_c[i] = dist, c
+                        x_adv[i] = cand[0]
+                    if ok:
+                        c_ok = c if math.isnan(c_ok) else max(c_ok, c)
+                    else:
+                        c_bad = c if math.isnan(c_bad) else min(c_bad, c)
+                    if not (math.isnan(c_ok) or math.isnan(c_bad)):  # bracketed: bisect
+                        if bisections >= search_steps:
+                            break
+                        c = math.sqrt(c_ok * c_bad)
+                        bisections += 1
+                    else:
+                        if moves >= bracket_steps:
+                            break
+                        c = c * 10.0 if ok else c / 10.0
+                        moves += 1
 
     success = torch.from_numpy(np.isfinite(best)).to(x.device)
     distortion = torch.from_numpy(np.where(np.isfinite(best), best, 0.0)).to(x.device)

@@ -4,9 +4,8 @@ r"""The computations of the L-BFGS chapter (Szegedy et al., 2014, Sec. 4.1 and T
   Szegedy's FC10(λ) variants written ``"fc10(λ)"`` (the keys of :mod:`advsamples.papers`);
 - :func:`random_targets` and :func:`correct_indices`: the attacked images and their targets;
 - :func:`attack` and :func:`attack_models`: the box-constrained L-BFGS attack with a progress bar,
-  and one run per model (:class:`ModelAttack`), summarised by :func:`table1_row`;
-  :func:`single_threaded_blas` keeps SciPy's BLAS on one thread meanwhile (on a busy shared CPU its
-  default threads made the attack about 9 times slower);
+  and one run per model (:class:`ModelAttack`), summarised by :func:`table1_row` (the attack keeps
+  SciPy's BLAS on one thread: :mod:`advsamples.attacks._blas`);
 - :func:`search_refinement`: how the "minimum" distortion depends on the length of the c search;
 - :func:`linear_min_distortion`: the exact minimum distortion of a linear (softmax) model, the
   yardstick that tells how far the c search's minimum is from the true one;
@@ -20,12 +19,10 @@ gives identical numbers.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from advsamples import models as M
+from advsamples.attacks._blas import single_threaded_blas
 from advsamples.attacks.lbfgs import LBFGSResult, lbfgs_trace
 from advsamples.plotting import finish
 
@@ -173,51 +171,6 @@ def correct_indices(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, 
 
 
 # --------------------------------------------------------------------------- BLAS threads
-def _openblas_setters() -> list[tuple[Callable[[int], None], int]]:
-    """``(set_num_threads, current)`` for every OpenBLAS loaded in this process (NumPy and SciPy each
-    bundle one); empty where none is found or ``/proc/self/maps`` does not exist (not Linux)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]})
-    except OSError:
-        return []
-    found = []
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", ""), ("scipy_openblas", "64_"), ("openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and put is not None:
-                get.restype = ctypes.c_int
-                put.argtypes = [ctypes.c_int]
-                found.append((put, int(get())))
-                break
-    return found
-
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run the block with every loaded OpenBLAS on one thread, restoring the counts afterwards.
-
-    The attack runs SciPy's L-BFGS-B on one sample (784 values) at a time; its BLAS calls are far too
-    small to gain from threads, and on a shared CPU the idle BLAS thread spins while it waits for a
-    core. Measured on the study's 2-core machine with both cores busy with other work, 3 LeNet samples
-    took 18.8 s (CPU time 18.8 s) with SciPy's OpenBLAS on its default 2 threads and 2.0 s on one.
-    ``torch.set_num_threads`` (what ``$ADVSAMPLES_THREADS`` sets) does not reach these pools.
-    """
-    setters = _openblas_setters()
-    for put, _ in setters:
-        put(1)
-    try:
-        yield
-    finally:
-        for put, n in setters:
-            put(n)
-
-
 # --------------------------------------------------------------------------- the attack
 def attack(
     model: nn.Module,
@@ -234,22 +187,21 @@ def attack(
     """:func:`advsamples.attacks.lbfgs.lbfgs_trace` one sample at a time, with a progress bar.
 
     The attack optimises every sample on its own, so the result is the same as one call on the
-    whole batch; this only adds the progress bar, and runs with :func:`single_threaded_blas`.
+    whole batch; this only adds the progress bar (the attack itself keeps SciPy's BLAS on one thread).
     """
     parts = []
-    with single_threaded_blas():
-        for i in tqdm(range(len(x)), desc=desc, unit="sample", disable=not progress, leave=False):
-            parts.append(
-                lbfgs_trace(
-                    model,
-                    x[i : i + 1],
-                    target[i : i + 1],
-                    c_init=c_init,
-                    search_steps=search_steps,
-                    bracket_steps=bracket_steps,
-                    max_iter=max_iter,
-                )
+    for i in tqdm(range(len(x)), desc=desc, unit="sample", disable=not progress, leave=False):
+        parts.append(
+            lbfgs_trace(
+                model,
+                x[i : i + 1],
+                target[i : i + 1],
+                c_init=c_init,
+                search_steps=search_steps,
+                bracket_steps=bracket_steps,
+                max_iter=max_iter,
             )
+        )
     if not parts:
         raise ValueError("x must hold at least one sample")
     return LBFGSResult(
