@@ -433,7 +433,7 @@ def test_bench_jsma_smoke() -> None:
     before = torch.get_num_threads()
     d = bench_jsma(model, x, target, threads=1, batch_size=4, reference_samples=2)
     assert torch.get_num_threads() == before
-    assert d["attacks"] == 6 and d["threads"] == 1 and d["channels_last"]
+    assert d["attacks"] == 6 and d["threads"] == 1
     assert d["reference_checked"] == 2 and d["reference_agree"] == 2
     assert d["attacks_per_s"] > 0 and d["peak_rss_mib"] > 0 and d["budget"] == jsma_budget(64, 0.145)
     text = format_bench(d)
@@ -446,3 +446,12 @@ def test_progress_bar_runs() -> None:
     model, x, target = _model("mlp")
     res = jsma_trace(model, x, target, progress=True, batch_size=2)
     assert torch.equal(res.x_adv, jsma_trace(model, x, target).x_adv)
+
+
+def test_trace_leaves_the_callers_model_in_its_memory_format() -> None:
+    """The attack runs a channels-last copy for image batches; the caller's weights stay as they were."""
+    model, x, target = _model("cnn")
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    jsma_trace(model, x, target)
+    for k, v in model.state_dict().items():
+        assert v.is_contiguous() and torch.equal(v, weights[k]), k

@@ -336,8 +336,9 @@ def jsma_trace(
       iterations, or when no admissible pair is left; ``success`` is the final prediction.
 
     Cost per iteration and row: one forward and two backward passes (input gradients only)
-    plus a small pair search. On CPU, a convolutional model converted with
-    ``model.to(memory_format=torch.channels_last)`` runs the LeNet about 1.7x faster.
+    plus a small pair search. Image batches (4-D ``x``) are attacked with a channels-last copy
+    of ``model`` (:func:`channels_last_copy`), which runs the LeNet about 1.7x faster on CPU;
+    ``model`` itself is not converted.
 
     Example:
         >>> res = jsma_trace(model, x, target, gamma=0.145)   # doctest: +SKIP
@@ -351,6 +352,8 @@ def jsma_trace(
     num, shape = x.shape[0], x.shape[1:]
     n = math.prod(shape)
     budget = jsma_budget(n, g)
+    if x.dim() == 4:  # images: a channels-last copy runs the convolutions ~1.7x faster on CPU
+        model = channels_last_copy(model)
 
     with frozen(model):
         model.eval()
