@@ -34,7 +34,27 @@ from advsamples import params as P
             id="choices",
         ),
         pytest.param(lambda: P.check_choices("models", "a", ["a"]), "must be a list", id="choices-string"),
-        pytest.param(lambda: P.check_choices("models", ["a", "a"], ["a"]), "distinct", id="choices-dup"),
+        pytest.param(
+            lambda: P.check_choices("models", ["a", "a"], ["a"]), r"duplicate item\(s\) \['a'\]", id="choices-dup"
+        ),
+        pytest.param(
+            lambda: P.check_numbers("wd", [0.1, 0.1], increasing=True), "duplicate", id="numbers-dup"
+        ),
+        pytest.param(
+            lambda: P.check_numbers("e", [0.2, 0.1], increasing=True), "increasing order", id="numbers-order"
+        ),
+        pytest.param(lambda: P.check_numbers("e", [1, 2, 3], max_len=2), "at most 2", id="numbers-long"),
+        pytest.param(lambda: P.check_bool("use_logits", 1), "must be true or false", id="bool-from-int"),
+        pytest.param(lambda: P.check_choice("source", True, [0, 1, 2]), "not allowed", id="bool-as-choice"),
+        pytest.param(lambda: P.check_choice("flag", 1, [True, False]), "not allowed", id="int-as-bool-choice"),
+        pytest.param(lambda: P.check_choices("t", [True], [0, 1]), "unknown item", id="bool-in-choices"),
+        pytest.param(
+            lambda: P.check_int("max_iter", 10**9, 1, 10_000, "keeps the run finite"),
+            r"between 1 and 10000 \(keeps the run finite\)",
+            id="int-bound",
+        ),
+        pytest.param(lambda: P.check_int("seed", 1e30, 0, 2**31 - 1), "must be an integer", id="int-float"),
+        pytest.param(lambda: P.check_int("seed", False, 0, 9), "must be a number", id="int-bool"),
         pytest.param(lambda: P.check_choices("models", [], ["a"]), "at least 1", id="choices-empty"),
         pytest.param(lambda: P.check_numbers("eps", [], lo=0), "non-empty list", id="numbers-empty"),
         pytest.param(
@@ -60,3 +80,7 @@ def test_good_values_pass_through() -> None:
     assert P.check_choices("m", ("a",), ["a", "b"]) == ["a"]
     assert P.check_numbers("e", [0, 0.1], lo=0) == [0, 0.1]
     assert P.check_count("n", 10, 10) == 10
+    assert P.check_bool("b", False) is False
+    assert P.check_int("n", 3, 1, 3) == 3
+    assert P.check_numbers("e", [0.1, 0.2], increasing=True) == [0.1, 0.2]
+    assert P.check_choice("c", 1, [0, 1]) == 1

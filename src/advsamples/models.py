@@ -26,7 +26,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,14 @@ __all__ = [
     "get_model",
     "model_info",
     "training_data",
+    "MODEL_KEYS",
+    "SZEGEDY_KEYS",
+    "DISJOINT_MODELS",
+    "fc10_key",
+    "info",
+    "load",
+    "model_spec",
+    "slug",
 ]
 
 Activation = Literal["tanh", "relu", "sigmoid"]
@@ -157,6 +167,11 @@ class TrainConfig:
             {"config": dataclasses.asdict(self), "data": _data.data_checksum()}, sort_keys=True
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def trajectory_key(self) -> str:
+        """Digest of this configuration but its number of epochs (and of the data checksum): the
+        runs of one configuration to different lengths share their first epochs exactly."""
+        return dataclasses.replace(self, epochs=0).key()
 
 
 # Base configurations; the number of epochs comes from a schedule (or an explicit override).
@@ -278,12 +293,22 @@ def train(
     progress: bool = True,
     desc: str = "",
     monitor: Callable[[nn.Module], float] | None = None,
+    state_path: Path | None = None,
 ) -> tuple[nn.Module, float, list[float]]:
-    """Train a model of ``cfg`` from its seed.
+    """Train a model of ``cfg`` from its seed, resumably.
 
     Returns the model (eval mode), the seconds spent training (monitoring excluded) and
     ``monitor(model)`` after each epoch (empty without a monitor). Deterministic: the
     initialisation and every minibatch order come from ``cfg.seed`` alone.
+
+    With ``state_path``, the full training state (weights, optimiser, minibatch RNG, epoch,
+    history, seconds) is written there atomically after every epoch, and a state found there
+    is resumed: a run killed at any point loses at most one epoch, and ends in exactly the
+    weights of an uninterrupted one (same thread count). The state is keyed by the
+    configuration *without* its number of epochs (:meth:`TrainConfig.trajectory_key`), so a
+    longer run continues a shorter one: the 200-epoch LeNet continues the 50-epoch one, whose
+    weights equal the 50th epoch of the 200-epoch run (a constant schedule). A state further
+    along than ``cfg.epochs`` is not used (training starts afresh, and leaves it in place).
     """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -301,8 +326,18 @@ def train(
     steps = math.ceil(len(x) / cfg.batch_size)
     history: list[float] = []
     seconds = 0.0
-    with tqdm(total=cfg.epochs * steps, desc=desc or "training", unit="batch", disable=not progress) as bar:
-        for epoch in range(cfg.epochs):
+    first = 0
+    resumed = _load_state(state_path, cfg) if state_path is not None else None
+    if resumed is not None:
+        model.load_state_dict(resumed["state_dict"], strict=True)
+        opt.load_state_dict(resumed["optimizer"])
+        gen.set_state(resumed["generator"])
+        first, history, seconds = resumed["epoch"], list(resumed["history"]), resumed["seconds"]
+    total = cfg.epochs * steps
+    with tqdm(
+        total=total, initial=first * steps, desc=desc or "training", unit="batch", disable=not progress
+    ) as bar:
+        for epoch in range(first, cfg.epochs):
             start = time.perf_counter()
             model.train()
             order = torch.randperm(len(x), generator=gen)
@@ -320,8 +355,59 @@ def train(
             model.eval()
             if monitor is not None:
                 history.append(monitor(model))
+            if state_path is not None:
+                _save_state(state_path, cfg, model, opt, gen, epoch + 1, history, seconds)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
-    return model, seconds, history
+    return model.eval(), seconds, history
+
+
+def _state_path(name: str, cfg: TrainConfig) -> Path:
+    return checkpoint_dir() / f"{name}-{cfg.trajectory_key()}.state"
+
+
+def _save_state(
+    path: Path,
+    cfg: TrainConfig,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    epoch: int,
+    history: list[float],
+    seconds: float,
+) -> None:
+    meta = {"trajectory": cfg.trajectory_key(), "epoch": epoch, "history": history, "seconds": seconds}
+    blob = {
+        "state_dict": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "meta": json.dumps(meta),
+    }
+    _atomic_save(path, blob)
+
+
+def _load_state(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
+    """The training state at ``path`` if it belongs to ``cfg``'s trajectory and is not past
+    ``cfg.epochs``; None otherwise. A damaged state is never trusted: it is reported and ignored."""
+    if not path.exists():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(blob["meta"])
+        state = {
+            "state_dict": blob["state_dict"],
+            "optimizer": blob["optimizer"],
+            "generator": blob["generator"],
+            "epoch": int(meta["epoch"]),
+            "history": [float(h) for h in meta["history"]],
+            "seconds": float(meta["seconds"]),
+        }
+        ok = meta["trajectory"] == cfg.trajectory_key()
+    except Exception as exc:  # truncated, unpicklable, missing keys: recompute, never trust
+        warnings.warn(f"ignoring unreadable training state {path} ({type(exc).__name__})", stacklevel=3)
+        return None
+    if not ok or not 0 < state["epoch"] <= cfg.epochs or len(state["history"]) != state["epoch"]:
+        return None
+    return state
 
 
 class CheckpointError(RuntimeError):
@@ -348,11 +434,15 @@ def _load(path: Path, name: str, cfg: TrainConfig) -> tuple[nn.Module, dict[str,
     return model.eval(), meta
 
 
-def _save(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
+def _atomic_save(path: Path, blob: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state_dict": model.state_dict(), "meta": json.dumps(meta)}, tmp)
-    os.replace(tmp, path)  # atomic: a reader never sees half a checkpoint
+    torch.save(blob, tmp)
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+
+
+def _save(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
+    _atomic_save(path, {"state_dict": model.state_dict(), "meta": json.dumps(meta)})
 
 
 def get_model(
@@ -397,6 +487,7 @@ def _get(
             progress=progress,
             desc=f"{name} ({cfg.epochs} epochs)",
             monitor=lambda net: evaluate(net, x_test, y_test),
+            state_path=_state_path(name, cfg),
         )
         meta = {
             "name": name,
@@ -422,3 +513,76 @@ def _get(
         tuple(meta.get("history", ())),
     )
     return model, info
+
+
+# --------------------------------------------------------------------------- models by key
+# One registry of the study's models by key: a model name, ``"fc10(λ)"`` (softmax regression
+# with weight decay λ), or a label of the disjoint-halves models.
+#: Szegedy et al.'s models of Table 1 that this study has (AE400-10 is not built here).
+SZEGEDY_KEYS: tuple[str, ...] = ("fc10(0.0001)", "fc10(0.01)", "fc10(1.0)", "fc100_100_10", "fc200_200_10")
+#: Every ten-class model of the study, by key (``logreg_3v7`` is binary and left out).
+MODEL_KEYS: tuple[str, ...] = (*SZEGEDY_KEYS, "lenet_paper", "lenet_relu")
+
+_FC10 = re.compile(r"fc10\((.+)\)")
+
+
+#: Szegedy et al.'s disjoint-halves models (their Table 3): two architectures on the first 30,000
+#: training images (P1) and the first architecture again on the last 30,000 (P2).
+DISJOINT_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "FC100-100-10 (P1)": ("fc100_100_10", {"data": "half1"}),
+    "FC123-456-10 (P1)": ("fc100_100_10", {"data": "half1", "hidden": (123, 456)}),
+    "FC100-100-10' (P2)": ("fc100_100_10", {"data": "half2"}),
+}
+
+
+def fc10_key(weight_decay: float) -> str:
+    """The key of the softmax regression trained with weight decay λ, e.g. ``"fc10(0.0001)"``."""
+    return f"fc10({float(weight_decay)})"
+
+
+def model_spec(key: str) -> tuple[str, dict[str, Any]]:
+    """``(name, overrides)`` for :func:`advsamples.models.get_model` from a model key.
+
+    ``"fc10(λ)"`` is the softmax regression with weight decay λ (any finite λ >= 0); the other
+    ten-class models are their own names. ``"fc10"`` alone and ``"logreg_3v7"`` are rejected.
+
+    Raises:
+        ValueError: naming the key and the allowed forms.
+    """
+    m = _FC10.fullmatch(key) if isinstance(key, str) else None
+    if m:
+        try:
+            wd = float(m.group(1))
+        except ValueError:
+            wd = math.nan
+        if not math.isfinite(wd) or wd < 0:
+            raise ValueError(f"model key {key!r}: the weight decay in fc10(λ) must be a finite number >= 0")
+        return "fc10", {"weight_decay": wd}
+    if isinstance(key, str) and key in MODEL_NAMES and key not in ("fc10", "logreg_3v7"):
+        return key, {}
+    if isinstance(key, str) and key in DISJOINT_MODELS:
+        name, overrides = DISJOINT_MODELS[key]
+        return name, dict(overrides)
+    raise ValueError(
+        f"unknown model key {key!r}; use one of {list(MODEL_KEYS)}, 'fc10(<weight decay>)' "
+        f"or a disjoint-halves label {list(DISJOINT_MODELS)}"
+    )
+
+
+def slug(key: str) -> str:
+    """A glue-key-safe form of a model or row label: ``"fc10(0.0001)"`` -> ``"fc10_0p0001"``."""
+    out = key.replace("(", "_").replace(")", "").replace(".", "p").replace("'", "prime")
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in out).strip("_")
+
+
+def load(key: str, schedule: str = "quick") -> nn.Module:
+    """The trained model of ``key`` (a :data:`MODEL_KEYS` entry, ``"fc10(λ)"`` or a
+    :data:`DISJOINT_MODELS` label), trained first if no checkpoint matches, in eval mode."""
+    name, overrides = model_spec(key)
+    return get_model(name, schedule, progress=False, **overrides)
+
+
+def info(key: str, schedule: str = "quick") -> TrainedInfo:
+    """The checkpoint record (test accuracy, key, time, threads) of the model of ``key``."""
+    name, overrides = model_spec(key)
+    return model_info(name, schedule, **overrides)

@@ -11,17 +11,37 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["check_choice", "check_choices", "check_number", "check_numbers", "check_count"]
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_choices",
+    "check_count",
+    "check_int",
+    "check_number",
+    "check_numbers",
+]
 
 
 def _fail(name: str, value: Any, rule: str) -> ValueError:
     return ValueError(f"parameter {name}={value!r} {rule}")
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is ``True`` or ``False`` (never a number standing for one)."""
+    if not isinstance(value, bool):
+        raise _fail(name, value, "must be true or false")
+    return value
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    """Equal and of the same kind: ``1 == True`` in Python, not here."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
 def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
-    """``value`` if it is one of ``allowed``."""
+    """``value`` if it is one of ``allowed`` (a boolean never stands for a number or the reverse)."""
     options = list(allowed)
-    if value not in options:
+    if not any(_same_kind(value, o) for o in options):
         raise _fail(name, value, f"is not allowed; choose one of {options}")
     return value
 
@@ -31,12 +51,20 @@ def check_choices(name: str, values: Any, allowed: Iterable[Any], *, min_len: in
     options = list(allowed)
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise _fail(name, values, f"must be a list drawn from {options}")
-    bad = [v for v in values if v not in options]
+    bad = [v for v in values if not any(_same_kind(v, o) for o in options)]
     if bad:
         raise _fail(name, values, f"has unknown item(s) {bad}; allowed: {options}")
-    if len(set(values)) != len(values) or len(values) < min_len:
-        raise _fail(name, values, f"must list at least {min_len} distinct item(s)")
+    _no_duplicates(name, values)
+    if len(values) < min_len:
+        raise _fail(name, values, f"must list at least {min_len} item(s)")
     return list(values)
+
+
+def _no_duplicates(name: str, values: Sequence[Any]) -> None:
+    seen: list[Any] = []
+    dup = [v for v in values if v in seen or seen.append(v)]  # type: ignore[func-returns-value]
+    if dup:
+        raise _fail(name, values, f"has duplicate item(s) {dup}; list each once")
 
 
 def check_number(
@@ -63,13 +91,32 @@ def check_number(
     return value
 
 
-def check_numbers(name: str, values: Any, **bounds: Any) -> list[Any]:
-    """``values`` as a non-empty list, each item checked by :func:`check_number`."""
+def check_numbers(
+    name: str, values: Any, *, increasing: bool = False, max_len: int | None = None, **bounds: Any
+) -> list[Any]:
+    """``values`` as a non-empty list, each item checked by :func:`check_number`; with
+    ``increasing``, without duplicates and in increasing order; at most ``max_len`` items."""
     if isinstance(values, str) or not isinstance(values, Sequence) or not values:
         raise _fail(name, values, "must be a non-empty list of numbers")
+    if max_len is not None and len(values) > max_len:
+        raise _fail(name, values, f"must list at most {max_len} numbers")
     for i, v in enumerate(values):
         check_number(f"{name}[{i}]", v, **bounds)
+    if increasing:
+        _no_duplicates(name, values)
+        if sorted(values) != list(values):
+            raise _fail(name, values, "must be in increasing order")
     return list(values)
+
+
+def check_int(name: str, value: Any, lo: int, hi: int, why: str = "") -> int:
+    """``value`` if it is an integer (not a boolean) in ``[lo, hi]``; ``why`` says where ``hi``
+    comes from (it keeps the run finite), and the message states it."""
+    check_number(name, value, integer=True)
+    if not lo <= value <= hi:
+        reason = f" ({why})" if why else ""
+        raise _fail(name, value, f"must be an integer between {lo} and {hi}{reason}")
+    return int(value)
 
 
 def check_count(name: str, value: Any, available: int, what: str = "samples") -> int:

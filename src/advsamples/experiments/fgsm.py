@@ -30,6 +30,12 @@ from torch import nn
 from advsamples import models as M
 from advsamples.attacks.fgsm import fgsm
 from advsamples.data import MNIST, load_mnist
+from advsamples.experiments.common import (
+    correct_per_class,
+    extreme_pairs,
+    sample_indices,
+)
+from advsamples.experiments.common import predict as _predict
 from advsamples.plotting import digit_grid, finish
 
 __all__ = [
@@ -54,24 +60,6 @@ __all__ = [
 ]
 
 _BATCH = 1000
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
-    return value
-
-
-def sample_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
-    """``min(n, n_total)`` distinct indices of ``range(n_total)``, drawn with ``seed``, sorted.
-
-    Raises:
-        ValueError: if ``n`` or ``n_total`` is not a positive integer.
-    """
-    n_total = _check_positive_int("n_total", n_total)
-    n = _check_positive_int("n", n)
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(n_total, generator=g)[: min(n, n_total)].sort().values
 
 
 def attack_sets(
@@ -110,14 +98,6 @@ class AttackStats:
     error: float
     confidence: float
     n: int
-
-
-@torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted labels and their softmax probabilities."""
-    p = torch.cat([model(x[i : i + _BATCH]).softmax(1) for i in range(0, len(x), _BATCH)])
-    conf, pred = p.max(1)
-    return pred, conf
 
 
 def _fgsm_batched(
@@ -226,38 +206,6 @@ def weight_decay_sweep(
     return rows
 
 
-def correct_per_class(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_per_class: int, seed: int, classes: int = 10
-) -> torch.Tensor:
-    """Indices shaped ``(classes, n_per_class)``: for each class, ``n_per_class`` of its samples
-    that ``model`` classifies correctly, drawn in a seeded random order.
-
-    Raises:
-        ValueError: if a class has fewer than ``n_per_class`` correctly classified samples.
-    """
-    n_per_class = _check_positive_int("n_per_class", n_per_class)
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for c in range(classes):
-        members = torch.nonzero(y == c).flatten()
-        members = members[torch.randperm(len(members), generator=g)]
-        kept: list[torch.Tensor] = []
-        found = 0
-        for i in range(0, len(members), 2 * n_per_class):
-            chunk = members[i : i + 2 * n_per_class]
-            ok = chunk[_predict(model, x[chunk])[0] == c]
-            kept.append(ok)
-            found += len(ok)
-            if found >= n_per_class:
-                break
-        if found < n_per_class:
-            raise ValueError(
-                f"n_per_class={n_per_class} but class {c} has only {found} correctly classified samples"
-            )
-        rows.append(torch.cat(kept)[:n_per_class])
-    return torch.stack(rows)
-
-
 def targeted_success_matrix(model: nn.Module, x: torch.Tensor, eps: float) -> np.ndarray:
     """Success rate of targeted FGSM from every source class to every target class.
 
@@ -287,21 +235,6 @@ def targeted_success_matrix(model: nn.Module, x: torch.Tensor, eps: float) -> np
             if s != t:
                 out[s, t] = float(hit[src == s].mean())
     return out
-
-
-def extreme_pairs(matrix: np.ndarray, which: str = "max", limit: int = 4) -> tuple[float, str]:
-    """The largest (``which="max"``) or smallest (``"min"``) off-diagonal value of a success
-    matrix and the (source → target) pairs that reach it, as text such as ``"1 → 2, 1 → 8"``
-    (at most ``limit`` pairs named, then how many more)."""
-    if which not in ("max", "min"):
-        raise ValueError(f"which must be 'max' or 'min', got which={which!r}")
-    m = np.asarray(matrix, dtype=float)
-    if m.ndim != 2 or np.isnan(m).all():
-        raise ValueError(f"matrix must be 2-D with at least one value, got shape {m.shape}")
-    value = float(np.nanmax(m) if which == "max" else np.nanmin(m))
-    pairs = [f"{s} → {t}" for s, t in zip(*np.nonzero(m == value), strict=True)]
-    text = ", ".join(pairs[:limit]) + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "")
-    return value, text
 
 
 @dataclass(frozen=True)

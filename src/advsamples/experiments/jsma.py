@@ -46,6 +46,7 @@ from advsamples.attacks.jsma import (
     jsma_trace,
     saliency_map,
 )
+from advsamples.experiments.common import CLASSES, other_targets
 from advsamples.paths import results_dir
 from advsamples.plotting import finish
 
@@ -84,8 +85,6 @@ __all__ = [
     "truncate",
 ]
 
-#: Number of classes of MNIST.
-CLASSES = 10
 #: Version of the cache format; part of every key, so a format change never reads old files.
 _CACHE_VERSION = 1
 #: Samples per call of the attack (memory bound: their repeated copies and adversarial versions).
@@ -262,18 +261,6 @@ def _load(path: Path) -> Crafted | None:
         )
     except Exception:  # unreadable or half-written file: recompute
         return None
-
-
-def other_targets(y: torch.Tensor, classes: int = CLASSES) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row ``i`` of the batch repeated toward each class but ``y[i]``: ``(rows, targets)``, each
-    ``(N * (classes - 1),)``, targets in increasing order for every sample."""
-    n = len(y)
-    rows = torch.arange(n).repeat_interleave(classes - 1)
-    offs = torch.arange(1, classes).repeat(n)
-    targets = (y.long()[rows] + offs) % classes
-    # increasing order within each sample's block
-    targets = targets.reshape(n, classes - 1).sort(dim=1).values.reshape(-1)
-    return rows, targets
 
 
 def craft(

@@ -20,11 +20,9 @@ gives identical numbers.
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -34,10 +32,26 @@ from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
-from advsamples import models as M
 from advsamples.attacks._blas import single_threaded_blas
 from advsamples.attacks.lbfgs import LBFGSResult, lbfgs_trace
+from advsamples.experiments.common import (
+    correct_indices,
+    error_rate,
+    mean_interval,
+    random_targets,
+    rate_interval,
+    relation,
+)
+from advsamples.models import MODEL_KEYS, SZEGEDY_KEYS, fc10_key, model_spec, slug
+from advsamples.models import info as _info
+from advsamples.models import load as load_model
 from advsamples.plotting import finish
+
+
+def test_error(key: str, schedule: str) -> float:
+    """MNIST test error (all 10,000 images) of ``key``, as recorded in its checkpoint."""
+    return 1.0 - _info(key, schedule).test_accuracy
+
 
 __all__ = [
     "MODEL_KEYS",
@@ -64,110 +78,14 @@ __all__ = [
     "test_error",
 ]
 
-#: Szegedy et al.'s models of Table 1 that this study has (AE400-10 is not built here).
-SZEGEDY_KEYS: tuple[str, ...] = ("fc10(0.0001)", "fc10(0.01)", "fc10(1.0)", "fc100_100_10", "fc200_200_10")
-#: Every ten-class model of the study, by key (``logreg_3v7`` is binary and left out).
-MODEL_KEYS: tuple[str, ...] = (*SZEGEDY_KEYS, "lenet_paper", "lenet_relu")
 
-_FC10 = re.compile(r"fc10\((.+)\)")
 _BATCH = 2000
 
 
 # --------------------------------------------------------------------------- models by key
-def fc10_key(weight_decay: float) -> str:
-    """The key of the softmax regression trained with weight decay λ, e.g. ``"fc10(0.0001)"``."""
-    return f"fc10({float(weight_decay)})"
-
-
-def model_spec(key: str) -> tuple[str, dict[str, Any]]:
-    """``(name, overrides)`` for :func:`advsamples.models.get_model` from a model key.
-
-    ``"fc10(λ)"`` is the softmax regression with weight decay λ (any finite λ >= 0); the other
-    ten-class models are their own names. ``"fc10"`` alone and ``"logreg_3v7"`` are rejected.
-
-    Raises:
-        ValueError: naming the key and the allowed forms.
-    """
-    m = _FC10.fullmatch(key) if isinstance(key, str) else None
-    if m:
-        try:
-            wd = float(m.group(1))
-        except ValueError:
-            wd = math.nan
-        if not math.isfinite(wd) or wd < 0:
-            raise ValueError(f"model key {key!r}: the weight decay in fc10(λ) must be a finite number >= 0")
-        return "fc10", {"weight_decay": wd}
-    if isinstance(key, str) and key in M.MODEL_NAMES and key not in ("fc10", "logreg_3v7"):
-        return key, {}
-    raise ValueError(f"unknown model key {key!r}; use one of {list(MODEL_KEYS)} or 'fc10(<weight decay>)'")
-
-
-def slug(key: str) -> str:
-    """A glue-key-safe form of a model or row label: ``"fc10(0.0001)"`` -> ``"fc10_0p0001"``."""
-    out = key.replace("(", "_").replace(")", "").replace(".", "p").replace("'", "prime")
-    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in out).strip("_")
-
-
-def load_model(key: str, schedule: str) -> nn.Module:
-    """The trained model of ``key`` (trained first if no checkpoint matches), in eval mode."""
-    name, overrides = model_spec(key)
-    return M.get_model(name, schedule, progress=False, **overrides)
-
-
-def test_error(key: str, schedule: str) -> float:
-    """MNIST test error (all 10,000 images) of ``key``, as recorded in its checkpoint."""
-    name, overrides = model_spec(key)
-    return 1.0 - M.model_info(name, schedule, **overrides).test_accuracy
-
-
-@torch.no_grad()
-def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of ``(x, y)`` that ``model`` misclassifies."""
-    wrong = 0
-    for i in range(0, len(x), _BATCH):
-        wrong += int((model(x[i : i + _BATCH]).argmax(1) != y[i : i + _BATCH]).sum())
-    return wrong / len(x)
 
 
 # --------------------------------------------------------------------------- samples and targets
-def random_targets(y: torch.Tensor, seed: int, classes: int = 10) -> torch.Tensor:
-    """One target per label, uniform over the ``classes - 1`` classes other than the label.
-
-    Raises:
-        ValueError: for labels outside ``[0, classes)`` or fewer than two classes.
-    """
-    if classes < 2:
-        raise ValueError(f"classes must be >= 2, got classes={classes!r}")
-    y = torch.as_tensor(y).long()
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= classes):
-        raise ValueError(f"labels must lie in [0, {classes})")
-    g = torch.Generator().manual_seed(seed)
-    return (y + torch.randint(1, classes, y.shape, generator=g)) % classes
-
-
-@torch.no_grad()
-def correct_indices(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """The first ``n`` indices of a seeded permutation of ``range(len(x))`` that ``model``
-    classifies correctly, in that (random) order.
-
-    Raises:
-        ValueError: if ``n < 1`` or fewer than ``n`` samples are classified correctly.
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got n={n!r}")
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    kept: list[torch.Tensor] = []
-    found = 0
-    for i in range(0, len(order), max(2 * n, 64)):
-        chunk = order[i : i + max(2 * n, 64)]
-        ok = chunk[model(x[chunk]).argmax(1) == y[chunk]]
-        kept.append(ok)
-        found += len(ok)
-        if found >= n:
-            break
-    if found < n:
-        raise ValueError(f"n={n} but the model classifies only {found} of the {len(x)} samples correctly")
-    return torch.cat(kept)[:n]
 
 
 # --------------------------------------------------------------------------- BLAS threads
@@ -445,36 +363,6 @@ def _reachable(a: np.ndarray, c: np.ndarray, lower: np.ndarray, upper: np.ndarra
 
 
 # --------------------------------------------------------------------------- sampling error
-def rate_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval (95 % by default) of a rate of ``k`` successes in ``n`` trials."""
-    if n < 1 or not 0 <= k <= n:
-        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k!r}, n={n!r}")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def mean_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the mean and its normal-approximation 95 % interval (NaN if empty)."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(v.mean())
-    half = z * float(v.std(ddof=1)) / math.sqrt(v.size) if v.size > 1 else 0.0
-    return mean, mean - half, mean + half
-
-
-def relation(paper: float, low: float, high: float) -> str:
-    """Where the paper's value lies relative to our interval ``[low, high]``, as a phrase:
-    ``"above the paper's"`` (ours is higher), ``"below the paper's"``, or
-    ``"within sampling error of the paper's"``."""
-    if low > paper:
-        return "above the paper's"
-    if high < paper:
-        return "below the paper's"
-    return "within sampling error of the paper's"
 
 
 # --------------------------------------------------------------------------- figures

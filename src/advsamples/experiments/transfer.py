@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,6 +42,7 @@ from advsamples.attacks.jsma import jsma
 from advsamples.attacks.lbfgs import LBFGSResult, gaussian_noise
 from advsamples.data import load_mnist
 from advsamples.experiments.lbfgs import attack, random_targets
+from advsamples.models import DISJOINT_MODELS
 from advsamples.plotting import finish
 
 __all__ = [
@@ -63,14 +64,6 @@ __all__ = [
 ]
 
 _BATCH = 1000
-
-#: Szegedy et al.'s disjoint-halves models (their Table 3): two architectures on the first 30,000
-#: training images (P1) and the first architecture again on the last 30,000 (P2).
-DISJOINT_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "FC100-100-10 (P1)": ("fc100_100_10", {"data": "half1"}),
-    "FC123-456-10 (P1)": ("fc100_100_10", {"data": "half1", "hidden": (123, 456)}),
-    "FC100-100-10' (P2)": ("fc100_100_10", {"data": "half2"}),
-}
 
 
 def load_disjoint(schedule: str) -> dict[str, nn.Module]:

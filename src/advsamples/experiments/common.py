@@ -1,0 +1,210 @@
+r"""What several chapters share: seeded sample draws, batched prediction, and sampling statistics.
+
+- draws: :func:`sample_indices`, :func:`correct_per_class`, :func:`correct_indices`,
+  :func:`random_targets`, :func:`other_targets` (each takes a ``seed`` and its own
+  :class:`torch.Generator`, so a rerun draws the same samples);
+- prediction: :func:`predict` (labels and confidences, batched), :func:`error_rate`;
+- statistics: :func:`rate_interval` (Wilson), :func:`mean_interval`, :func:`relation` (the phrase
+  that places a paper's number against our interval), :func:`extreme_pairs` (of a source × target
+  matrix).
+
+No chapter module imports another; what two of them need lives here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "CLASSES",
+    "correct_indices",
+    "correct_per_class",
+    "error_rate",
+    "extreme_pairs",
+    "mean_interval",
+    "other_targets",
+    "predict",
+    "random_targets",
+    "rate_interval",
+    "relation",
+    "sample_indices",
+]
+
+#: Number of classes of MNIST.
+CLASSES = 10
+_BATCH = 2000
+_PREDICT_BATCH = 1000
+
+
+# --------------------------------------------------------------------------- draws
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+    return value
+
+
+def sample_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
+    """``min(n, n_total)`` distinct indices of ``range(n_total)``, drawn with ``seed``, sorted.
+
+    Raises:
+        ValueError: if ``n`` or ``n_total`` is not a positive integer.
+    """
+    n_total = _check_positive_int("n_total", n_total)
+    n = _check_positive_int("n", n)
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_total, generator=g)[: min(n, n_total)].sort().values
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted labels and their softmax probabilities."""
+    p = torch.cat([model(x[i : i + _PREDICT_BATCH]).softmax(1) for i in range(0, len(x), _PREDICT_BATCH)])
+    conf, pred = p.max(1)
+    return pred, conf
+
+
+def correct_per_class(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_per_class: int, seed: int, classes: int = 10
+) -> torch.Tensor:
+    """Indices shaped ``(classes, n_per_class)``: for each class, ``n_per_class`` of its samples
+    that ``model`` classifies correctly, drawn in a seeded random order.
+
+    Raises:
+        ValueError: if a class has fewer than ``n_per_class`` correctly classified samples.
+    """
+    n_per_class = _check_positive_int("n_per_class", n_per_class)
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for c in range(classes):
+        members = torch.nonzero(y == c).flatten()
+        members = members[torch.randperm(len(members), generator=g)]
+        kept: list[torch.Tensor] = []
+        found = 0
+        for i in range(0, len(members), 2 * n_per_class):
+            chunk = members[i : i + 2 * n_per_class]
+            ok = chunk[predict(model, x[chunk])[0] == c]
+            kept.append(ok)
+            found += len(ok)
+            if found >= n_per_class:
+                break
+        if found < n_per_class:
+            raise ValueError(
+                f"n_per_class={n_per_class} but class {c} has only {found} correctly classified samples"
+            )
+        rows.append(torch.cat(kept)[:n_per_class])
+    return torch.stack(rows)
+
+
+@torch.no_grad()
+def correct_indices(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """The first ``n`` indices of a seeded permutation of ``range(len(x))`` that ``model``
+    classifies correctly, in that (random) order.
+
+    Raises:
+        ValueError: if ``n < 1`` or fewer than ``n`` samples are classified correctly.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got n={n!r}")
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    kept: list[torch.Tensor] = []
+    found = 0
+    for i in range(0, len(order), max(2 * n, 64)):
+        chunk = order[i : i + max(2 * n, 64)]
+        ok = chunk[model(x[chunk]).argmax(1) == y[chunk]]
+        kept.append(ok)
+        found += len(ok)
+        if found >= n:
+            break
+    if found < n:
+        raise ValueError(f"n={n} but the model classifies only {found} of the {len(x)} samples correctly")
+    return torch.cat(kept)[:n]
+
+
+def random_targets(y: torch.Tensor, seed: int, classes: int = 10) -> torch.Tensor:
+    """One target per label, uniform over the ``classes - 1`` classes other than the label.
+
+    Raises:
+        ValueError: for labels outside ``[0, classes)`` or fewer than two classes.
+    """
+    if classes < 2:
+        raise ValueError(f"classes must be >= 2, got classes={classes!r}")
+    y = torch.as_tensor(y).long()
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= classes):
+        raise ValueError(f"labels must lie in [0, {classes})")
+    g = torch.Generator().manual_seed(seed)
+    return (y + torch.randint(1, classes, y.shape, generator=g)) % classes
+
+
+def other_targets(y: torch.Tensor, classes: int = CLASSES) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row ``i`` of the batch repeated toward each class but ``y[i]``: ``(rows, targets)``, each
+    ``(N * (classes - 1),)``, targets in increasing order for every sample."""
+    n = len(y)
+    rows = torch.arange(n).repeat_interleave(classes - 1)
+    offs = torch.arange(1, classes).repeat(n)
+    targets = (y.long()[rows] + offs) % classes
+    # increasing order within each sample's block
+    targets = targets.reshape(n, classes - 1).sort(dim=1).values.reshape(-1)
+    return rows, targets
+
+
+# --------------------------------------------------------------------------- prediction
+@torch.no_grad()
+def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of ``(x, y)`` that ``model`` misclassifies."""
+    wrong = 0
+    for i in range(0, len(x), _BATCH):
+        wrong += int((model(x[i : i + _BATCH]).argmax(1) != y[i : i + _BATCH]).sum())
+    return wrong / len(x)
+
+
+# --------------------------------------------------------------------------- statistics
+def rate_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) of a rate of ``k`` successes in ``n`` trials."""
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k!r}, n={n!r}")
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean and its normal-approximation 95 % interval (NaN if empty)."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    half = z * float(v.std(ddof=1)) / math.sqrt(v.size) if v.size > 1 else 0.0
+    return mean, mean - half, mean + half
+
+
+def relation(paper: float, low: float, high: float) -> str:
+    """Where the paper's value lies relative to our interval ``[low, high]``, as a phrase:
+    ``"above the paper's"`` (ours is higher), ``"below the paper's"``, or
+    ``"within sampling error of the paper's"``."""
+    if low > paper:
+        return "above the paper's"
+    if high < paper:
+        return "below the paper's"
+    return "within sampling error of the paper's"
+
+
+def extreme_pairs(matrix: np.ndarray, which: str = "max", limit: int = 4) -> tuple[float, str]:
+    """The largest (``which="max"``) or smallest (``"min"``) off-diagonal value of a success
+    matrix and the (source → target) pairs that reach it, as text such as ``"1 → 2, 1 → 8"``
+    (at most ``limit`` pairs named, then how many more)."""
+    if which not in ("max", "min"):
+        raise ValueError(f"which must be 'max' or 'min', got which={which!r}")
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or np.isnan(m).all():
+        raise ValueError(f"matrix must be 2-D with at least one value, got shape {m.shape}")
+    value = float(np.nanmax(m) if which == "max" else np.nanmin(m))
+    pairs = [f"{s} → {t}" for s, t in zip(*np.nonzero(m == value), strict=True)]
+    text = ", ".join(pairs[:limit]) + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "")
+    return value, text
