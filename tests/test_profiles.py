@@ -80,3 +80,74 @@ def test_documented_papermill_commands_use_real_parameters(doc: str) -> None:
         name = re.match(r"\w+", line).group(0)  # type: ignore[union-attr]
         for param in re.findall(r"-p (\w+) ", line):
             assert param in parameters_cell(name), f"{doc}: {name}.ipynb has no parameter {param!r}"
+
+
+def test_a_profile_key_that_is_not_a_parameter_is_rejected(tmp_path: Path) -> None:
+    import shutil
+
+    for f in ("_toc.yml",):
+        shutil.copy(ROOT / f, tmp_path / f)
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "bad.yml").write_text("notebooks:\n  fgsm: {n_sampels: 3}\n")
+    with pytest.raises(ValueError, match=r"params/bad.yml sets \['n_sampels'\] for notebook 'fgsm'"):
+        runner.notebook_parameters("bad", "fgsm", tmp_path)
+
+
+def test_run_only_with_no_names_is_an_error() -> None:
+    with pytest.raises(ValueError, match="needs at least one notebook name"):
+        runner.run_profile("quick", [])
+
+
+def test_a_failed_run_leaves_the_last_good_chapter_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill writes elsewhere; book/chapters/<name>.ipynb is replaced only on success."""
+    import shutil
+
+    import papermill
+
+    for f in ("_toc.yml", "pyproject.toml"):
+        shutil.copy(ROOT / f, tmp_path / f)
+    for d in ("notebooks", "params"):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    (tmp_path / "src" / "advsamples").mkdir(parents=True)
+    monkeypatch.setenv("ADVSAMPLES_ROOT", str(tmp_path))
+    monkeypatch.setenv("ADVSAMPLES_RESULTS", str(tmp_path / "results"))
+    chapters = tmp_path / "book" / "chapters"
+    chapters.mkdir(parents=True)
+    good = chapters / "fgsm.ipynb"
+    good.write_text("the last good chapter")
+
+    def dies_half_way(src: str, out: str, **kwargs: object) -> None:
+        Path(out).write_text("half a chapter")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_profile("quick", ["fgsm"])
+    assert good.read_text() == "the last good chapter"
+    assert sorted(p.name for p in chapters.iterdir()) == ["fgsm.ipynb"]
+
+    def succeeds(src: str, out: str, **kwargs: object) -> None:
+        nb = json.loads(Path(src).read_text())
+        nb["cells"].insert(
+            1,
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["injected-parameters"]},
+                "source": "",
+                "outputs": [],
+                "execution_count": None,
+            },
+        )
+        Path(out).write_text(json.dumps(nb))
+
+    monkeypatch.setattr(papermill, "execute_notebook", succeeds)
+    runner.run_profile("quick", ["fgsm"])
+    cells = json.loads(good.read_text())["cells"]
+    hidden = [c for c in cells if "remove-cell" in c["metadata"].get("tags", [])]
+    assert sorted(t for c in hidden for t in c["metadata"]["tags"] if t != "remove-cell") == [
+        "injected-parameters",
+        "parameters",
+    ]

@@ -4,8 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 __all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``python -m advsamples train: error: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _threads(args: argparse.Namespace) -> int:
+    from .notebook import threads_from_env
+
+    return int(args.threads) if args.threads is not None else threads_from_env()
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -23,9 +47,8 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from . import models
-    from .notebook import threads_from_env
 
-    torch.set_num_threads(args.threads or threads_from_env())
+    torch.set_num_threads(_threads(args))
     names = args.models or list(models.MODEL_NAMES)
     for name in names:
         info = models.model_info(name, args.schedule)
@@ -46,9 +69,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .bench import bench_jsma_test_set, format_bench
-    from .notebook import threads_from_env
 
-    threads = args.threads or threads_from_env()
+    threads = _threads(args)
     result = bench_jsma_test_set(
         args.samples, schedule=args.schedule, threads=threads, batch_size=args.batch_size, progress=True
     )
@@ -57,8 +79,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m advsamples", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m advsamples", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("data", help="fetch and verify MNIST, and say where it came from")
     p.set_defaults(func=_data)
@@ -67,28 +89,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", nargs="*", help="model names (default: all)")
     p.add_argument("--schedule", default="quick", help="epochs schedule: quick or paper")
     p.add_argument(
-        "--threads", type=int, default=0, help="torch threads (default: $ADVSAMPLES_THREADS or all cores)"
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch threads (default: $ADVSAMPLES_THREADS or all cores)",
     )
     p.set_defaults(func=_train)
 
     p = sub.add_parser("run", help="execute every chapter notebook of a profile with papermill")
     p.add_argument("--profile", default="quick", help="params/<profile>.yml (quick or paper)")
-    p.add_argument("--only", nargs="*", help="run only these notebooks")
+    p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("bench", help="benchmarks that print figures (speed, memory)")
     p.add_argument("what", choices=["jsma"], help="which benchmark")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     p.add_argument(
-        "--samples", type=int, default=200, help="test digits to attack (each toward its 9 other classes)"
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch threads (default: $ADVSAMPLES_THREADS or all cores)",
+    )
+    p.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=200,
+        help="test digits to attack (each toward its 9 other classes)",
     )
     p.add_argument("--schedule", default="quick", help="which trained lenet_paper to attack")
-    p.add_argument("--batch-size", type=int, default=512, help="samples attacked together")
+    p.add_argument("--batch-size", type=_positive_int, default=512, help="samples attacked together")
     p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
+    from .data import DataError
+    from .models import CheckpointError
+
     try:
         return int(args.func(args))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, DataError, CheckpointError) as exc:
+        # a user error: one line naming the flag, variable or file and the fix, no traceback
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

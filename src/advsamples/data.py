@@ -32,7 +32,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -148,8 +148,8 @@ def _from_hub_pickle(gz_bytes: bytes, where: str) -> RawMNIST:
             "Delete it and run `python -m advsamples data` again."
         )
     try:
-        sets = restricted_loads(gzip.decompress(gz_bytes))
-        (xa, ya), (xb, yb), (xc, yc) = sets  # type: ignore[misc]
+        sets: Any = restricted_loads(gzip.decompress(gz_bytes))
+        (xa, ya), (xb, yb), (xc, yc) = sets
     except (pickle.UnpicklingError, ValueError, TypeError, EOFError, OSError) as exc:
         raise DataError(f"{where}: could not decode the MNIST pickle ({exc})") from exc
 

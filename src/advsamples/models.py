@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import re
 import time
 import warnings
@@ -94,6 +95,7 @@ class LeNet(nn.Module):
             k = conv.kernel_size[0] * conv.kernel_size[1]
             bound = math.sqrt(6.0 / (conv.in_channels * k + conv.out_channels * k / 4))
             conv.weight.data.uniform_(-bound, bound, generator=generator)
+            assert conv.bias is not None
             conv.bias.data.zero_()
         bound = math.sqrt(6.0 / (self.fc1.in_features + self.fc1.out_features))
         self.fc1.weight.data.uniform_(-bound, bound, generator=generator)
@@ -414,6 +416,15 @@ class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be loaded; it is never used half-way."""
 
 
+def _reason(exc: BaseException) -> str:
+    """Why torch refused a file, in one line, without torch's advice to retry with
+    ``weights_only=False`` (which would run whatever code the file holds)."""
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+        return "it holds objects other than tensors and plain values, which a safe load refuses"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return first[:300]
+
+
 def _checkpoint_path(name: str, cfg: TrainConfig) -> Path:
     return checkpoint_dir() / f"{name}-{cfg.key()}.pt"
 
@@ -427,7 +438,7 @@ def _load(path: Path, name: str, cfg: TrainConfig) -> tuple[nn.Module, dict[str,
         meta = json.loads(blob["meta"])
     except Exception as exc:  # unpickling, truncation, missing/mismatched keys: all fatal
         raise CheckpointError(
-            f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc}). {fix}"
+            f"checkpoint {path} is unreadable ({type(exc).__name__}: {_reason(exc)}). {fix}"
         ) from exc
     if meta.get("key") != cfg.key():
         raise CheckpointError(f"checkpoint {path} was written for another configuration. {fix}")

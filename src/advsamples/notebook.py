@@ -16,9 +16,15 @@ def threads_from_env() -> int:
     """``$ADVSAMPLES_THREADS`` if set, else every core this process may use."""
     value = os.environ.get("ADVSAMPLES_THREADS")
     if value:
-        n = int(value)
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
         if n < 1:
-            raise ValueError(f"ADVSAMPLES_THREADS={value!r} must be a positive integer")
+            raise ValueError(
+                f"environment variable ADVSAMPLES_THREADS={value!r} must be a positive integer "
+                "(the torch thread count); unset it to use every core"
+            )
         return n
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 

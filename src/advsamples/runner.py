@@ -28,7 +28,14 @@ import yaml
 
 from .paths import project_root, results_dir
 
-__all__ = ["chapter_order", "load_profile", "load_timings", "notebook_parameters", "run_profile"]
+__all__ = [
+    "chapter_order",
+    "load_profile",
+    "load_timings",
+    "notebook_parameters",
+    "parameter_names",
+    "run_profile",
+]
 
 _CHAPTER = re.compile(r"^\s*-?\s*file:\s*book/chapters/(\w+)\s*$")
 
@@ -54,13 +61,57 @@ def load_profile(profile: str, root: Path | None = None) -> dict[str, Any]:
 
 
 def notebook_parameters(profile: str, notebook: str, root: Path | None = None) -> dict[str, Any]:
-    """The parameters papermill injects into ``notebook`` for ``profile``."""
+    """The parameters papermill injects into ``notebook`` for ``profile``.
+
+    Raises:
+        ValueError: if the profile sets a key that is not a parameter of the notebook (its
+            ``parameters`` cell), naming the key, the notebook and the profile file.
+    """
+    root = root or project_root()
     data = load_profile(profile, root)
-    return {
+    values = {
         "profile": profile,
         **(data.get("common") or {}),
         **((data.get("notebooks") or {}).get(notebook) or {}),
     }
+    known = parameter_names(notebook, root)
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(
+            f"params/{profile}.yml sets {unknown} for notebook {notebook!r}, which has no such "
+            f"parameter; its parameters are {known}"
+        )
+    return values
+
+
+def parameter_names(notebook: str, root: Path | None = None) -> list[str]:
+    """The names the ``parameters`` cell of ``notebooks/<notebook>.ipynb`` assigns, in order."""
+    import ast
+
+    path = (root or project_root()) / "notebooks" / f"{notebook}.ipynb"
+    cells = json.loads(path.read_text())["cells"]
+    for cell in cells:
+        if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            return [
+                t.id
+                for node in tree.body
+                if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Name)
+            ]
+    raise ValueError(f"{path} has no cell tagged 'parameters'")
+
+
+def _show_parameters_once(path: Path) -> None:
+    """Hide the raw ``parameters`` cell and papermill's injected cell from the book: each chapter
+    shows its validated ``Params`` as a table instead (tag ``remove-cell``)."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def load_timings(profile: str) -> dict[str, Any] | None:
@@ -76,6 +127,10 @@ def run_profile(profile: str, only: list[str] | None = None, *, log_output: bool
     root = project_root()
     order = chapter_order(root)
     load_profile(profile, root)  # validates the profile before anything runs
+    if only is not None and not only:
+        raise ValueError(
+            "run --only needs at least one notebook name; the book's chapters are " + ", ".join(order)
+        )
     selected = only or order
     missing = sorted(set(selected) - set(order))
     if missing:
@@ -89,14 +144,23 @@ def run_profile(profile: str, only: list[str] | None = None, *, log_output: bool
         params = notebook_parameters(profile, name, root)
         print(f"[{profile}] {name}: {params}", flush=True)
         start = time.perf_counter()
-        pm.execute_notebook(
-            str(root / "notebooks" / f"{name}.ipynb"),
-            str(out_dir / f"{name}.ipynb"),
-            parameters=params,
-            cwd=str(root / "notebooks"),
-            progress_bar=False,
-            log_output=log_output,
-        )
+        final = out_dir / f"{name}.ipynb"
+        # executed outside book/ (the book's sources), then moved in whole on success
+        partial = root / "_build" / "papermill" / f"{name}.running{os.getpid()}.ipynb"
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            pm.execute_notebook(
+                str(root / "notebooks" / f"{name}.ipynb"),
+                str(partial),
+                parameters=params,
+                cwd=str(root / "notebooks"),
+                progress_bar=False,
+                log_output=log_output,
+            )
+            _show_parameters_once(partial)
+            os.replace(partial, final)  # the book never reads a half-executed chapter
+        finally:
+            partial.unlink(missing_ok=True)
         seconds[name] = time.perf_counter() - start
         print(f"[{profile}] {name}: {seconds[name]:.0f} s", flush=True)
         timings.setdefault("notebooks", {})[name] = round(seconds[name], 1)
