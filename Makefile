@@ -1,5 +1,5 @@
 # advsamples: `make book` (set-up, data, models, every notebook through papermill, HTML book)
-#             `make test` (unit tests and nbval over every notebook).
+#             `make test` (ruff on code and notebooks, mypy, unit tests, nbval over every notebook).
 PROFILE ?= quick
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    := .venv
@@ -39,9 +39,11 @@ nbval: data
 
 test: lint unit nbval
 
+# ruff reads the notebooks too; mypy checks the package (its settings are in pyproject.toml).
 lint: setup
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests notebooks
+	$(VENV)/bin/ruff format --check src tests notebooks
+	$(VENV)/bin/mypy
 
 bench: models
 	$(PY) -m advsamples bench jsma

@@ -151,3 +151,33 @@ def test_a_failed_run_leaves_the_last_good_chapter_in_place(
         "injected-parameters",
         "parameters",
     ]
+
+
+def test_every_chapter_has_a_module() -> None:
+    from advsamples.experiments import CHAPTER_MODULES
+
+    assert sorted(CHAPTER_MODULES) == sorted(CHAPTERS)
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_profile_builds_valid_params(profile: str, name: str) -> None:
+    """A bad profile fails here, in the unit tests, not an hour into a build."""
+    from advsamples.experiments import chapter_module
+
+    module = chapter_module(name)
+    params = module.Params(**runner.notebook_parameters(profile, name, ROOT))
+    assert params.profile == profile and module.Params.chapter == name
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_params_fields_are_the_parameters_cell(name: str) -> None:
+    """Each notebook's parameters cell and its chapter's Params list the same names, in order,
+    with the same defaults: a parameter is written in the cell and in Params, nowhere else."""
+    from advsamples.experiments import chapter_module
+
+    module = chapter_module(name)
+    cell = parameters_cell(name)
+    assert module.Params.field_names() == list(cell)
+    defaults = module.Params().as_dict()
+    assert defaults == {k: list(v) if isinstance(v, tuple) else v for k, v in cell.items()}
