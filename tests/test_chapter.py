@@ -177,3 +177,10 @@ def test_chunked_rejects_bad_sizes(bad: object) -> None:
         chunked(Params(), bad, 3, lambda a, b: {}, version=1, step="s")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="positive integer"):
         chunked(Params(), 3, bad, lambda a, b: {}, version=1, step="s")  # type: ignore[arg-type]
+
+
+def test_non_finite_floats_round_trip_as_floats(tmp_path: Path) -> None:
+    r = Result(float("nan"), "x", {"inf": float("inf")}, np.array([np.nan]), np.array([True]))
+    r.save(tmp_path / "r")
+    back = Result.load(tmp_path / "r")
+    assert isinstance(back.error, float) and np.isnan(back.error) and back.per_eps == {"inf": float("inf")}

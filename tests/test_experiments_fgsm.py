@@ -13,6 +13,7 @@ from torch import nn
 
 from advsamples import models as M
 from advsamples.attacks.fgsm import fgsm
+from advsamples.experiments import common as C
 from advsamples.experiments import fgsm as E
 from advsamples.experiments import formulation as Fm
 
@@ -36,17 +37,17 @@ def _labelled_by(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def test_sample_indices_are_seeded_sorted_distinct_and_capped() -> None:
-    a = E.sample_indices(100, 10, seed=3)
-    assert torch.equal(a, E.sample_indices(100, 10, seed=3))
-    assert not torch.equal(a, E.sample_indices(100, 10, seed=4))
+    a = C.sample_indices(100, 10, seed=3)
+    assert torch.equal(a, C.sample_indices(100, 10, seed=3))
+    assert not torch.equal(a, C.sample_indices(100, 10, seed=4))
     assert torch.equal(a, a.sort().values) and len(set(a.tolist())) == 10
-    assert torch.equal(E.sample_indices(5, 10, seed=0), torch.arange(5))
+    assert torch.equal(C.sample_indices(5, 10, seed=0), torch.arange(5))
 
 
 @pytest.mark.parametrize(("n_total", "n"), [(0, 1), (10, 0), (10, -1), (10, 2.5), (True, 1)])
 def test_sample_indices_rejects_bad_counts(n_total: object, n: object) -> None:
     with pytest.raises(ValueError, match="must be a positive integer"):
-        E.sample_indices(n_total, n, seed=0)  # type: ignore[arg-type]
+        C.sample_indices(n_total, n, seed=0)  # type: ignore[arg-type]
 
 
 class _ClassFromPixel(nn.Module):
@@ -62,13 +63,13 @@ def test_correct_per_class_keeps_correct_samples_of_each_class() -> None:
     x = torch.rand(40, 1, 28, 28, generator=g)
     x[:, 0, 0, 0] = y / 10
     x[:10, 0, 0, 0] = ((y[:10] + 1) % 10) / 10  # the first of each class is misclassified
-    idx = E.correct_per_class(_ClassFromPixel(), x, y, 3, seed=0)
+    idx = C.correct_per_class(_ClassFromPixel(), x, y, 3, seed=0)
     assert idx.shape == (10, 3)
     assert torch.equal(y[idx], torch.arange(10)[:, None].expand(10, 3))
     assert bool((idx >= 10).all())  # never a misclassified sample
-    assert torch.equal(idx, E.correct_per_class(_ClassFromPixel(), x, y, 3, seed=0))
+    assert torch.equal(idx, C.correct_per_class(_ClassFromPixel(), x, y, 3, seed=0))
     with pytest.raises(ValueError, match="only 3 correctly classified"):
-        E.correct_per_class(_ClassFromPixel(), x, y, 4, seed=0)
+        C.correct_per_class(_ClassFromPixel(), x, y, 4, seed=0)
 
 
 def test_correct_per_class_rejects_too_many() -> None:
@@ -76,7 +77,7 @@ def test_correct_per_class_rejects_too_many() -> None:
     x, _ = _data(20)
     y = _labelled_by(model, x)
     with pytest.raises(ValueError, match="n_per_class"):
-        E.correct_per_class(model, x, y, 0, seed=0)
+        C.correct_per_class(model, x, y, 0, seed=0)
 
 
 # --- error curves --------------------------------------------------------------------------
@@ -180,11 +181,11 @@ def test_success_matrix_rejects_a_flat_batch() -> None:
 
 def test_extreme_pairs() -> None:
     m = np.array([[np.nan, 0.5, 1.0], [1.0, np.nan, 0.0], [0.2, 0.3, np.nan]])
-    assert E.extreme_pairs(m, "max") == (1.0, "0 → 2, 1 → 0")
-    assert E.extreme_pairs(m, "min") == (0.0, "1 → 2")
-    assert E.extreme_pairs(m, "max", limit=1) == (1.0, "0 → 2 and 1 more")
+    assert C.extreme_pairs(m, "max") == (1.0, "0 → 2, 1 → 0")
+    assert C.extreme_pairs(m, "min") == (0.0, "1 → 2")
+    assert C.extreme_pairs(m, "max", limit=1) == (1.0, "0 → 2 and 1 more")
     with pytest.raises(ValueError, match="which"):
-        E.extreme_pairs(m, "mean")
+        C.extreme_pairs(m, "mean")
 
 
 # --- the linear model's shift --------------------------------------------------------------
@@ -236,7 +237,7 @@ def test_chain_rule_matches_autograd(act: str) -> None:
 
 def test_chain_rule_rejects_other_models() -> None:
     with pytest.raises(ValueError, match="MLP"):
-        Fm.chain_rule_input_gradient(_linear10(), *_data(2))
+        Fm.chain_rule_input_gradient(_linear10(), *_data(2))  # type: ignore[arg-type]
 
 
 def test_gradient_checks_on_smooth_and_piecewise_models() -> None:

@@ -74,16 +74,18 @@ def param(default: Any, doc: str) -> Any:
     return dataclasses.field(default=default, metadata={"doc": doc})
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, *, nan_as_text: bool = True) -> Any:
+    """Plain JSON values; non-finite floats as text (``"nan"``) unless ``nan_as_text=False``
+    (a ``Result`` keeps them as floats: Python's JSON reads back its own ``NaN``)."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _jsonable(value.tolist(), nan_as_text=nan_as_text)
     if isinstance(value, np.generic):
-        return value.item()
+        return _jsonable(value.item(), nan_as_text=nan_as_text)
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, nan_as_text=nan_as_text) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
+        return [_jsonable(v, nan_as_text=nan_as_text) for v in value]
+    if nan_as_text and isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
 
@@ -209,7 +211,9 @@ class ChapterResult:
         """The non-array fields as plain JSON values."""
         arrays = self._array_fields()
         return {
-            f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in arrays
+            f.name: _jsonable(getattr(self, f.name), nan_as_text=False)
+            for f in dataclasses.fields(self)
+            if f.name not in arrays
         }
 
     def save(self, folder: Path) -> None:

@@ -1,0 +1,263 @@
+"""The run record page: how long each chapter of this build took, on which machine, with which
+software, the models' training times, and a small JSMA benchmark measured here.
+
+:class:`Params` holds the page's parameters (validated on construction); :func:`run` reads the
+pipeline's ``timings.json`` files and the checkpoints' records and runs the benchmark
+(:func:`advsamples.bench.bench_jsma_test_set`) — it measures this build, so it is not cached;
+:func:`glue_values` gives the numbers the prose quotes; :func:`timings_table`,
+:func:`training_table`, :func:`bench_report` and :func:`environment_table` are what the page shows.
+Paths are shown relative to the project root (:func:`display_path`), never as absolute paths of
+the build machine.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+import torch
+from pandas.io.formats.style import Styler
+
+with warnings.catch_warnings():
+    # tqdm.auto warns, with the absolute path of its own file, when ipywidgets is missing; this
+    # page shows no path of the build machine (and no progress bar), so it drops that warning.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from advsamples import models as M
+    from advsamples import runner
+    from advsamples.chapter import ChapterParams, ChapterResult, param
+    from advsamples.params import check_count
+    from advsamples.paths import project_root, results_dir
+
+__all__ = [
+    "MEASURED_KEYS",
+    "PROFILES",
+    "Params",
+    "Result",
+    "bench_report",
+    "display_path",
+    "environment_table",
+    "glue_values",
+    "run",
+    "run_summary",
+    "timings_frame",
+    "timings_table",
+    "training_frame",
+    "training_table",
+]
+
+#: The profiles whose latest run times the page lists.
+PROFILES = ("quick", "paper")
+#: Glue keys that are measurements of this build (they differ from run to run by nature).
+MEASURED_KEYS = ("bench_attacks_per_s", "bench_paper_test_minutes", "bench_peak_rss_mib")
+_TEST_DIGITS = 10000
+
+
+@dataclass(frozen=True)
+class Params(ChapterParams):
+    """The parameters of the run record page (its notebook's ``parameters`` cell)."""
+
+    chapter: ClassVar[str] = "runrecord"
+
+    profile: str = param("quick", "the profile whose run this page records")
+    schedule: str = param(
+        "quick", "training schedule of that profile (its models' training times are read back)"
+    )
+    bench_samples: int = param(
+        100, "test digits in the JSMA benchmark below (each attacked toward its 9 other classes)"
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        check_count("bench_samples", self.bench_samples, _TEST_DIGITS, "test digits")
+
+    def start_params(self) -> dict[str, Any]:
+        """The parameters the notebook records beside its results (all but ``profile``)."""
+        return {k: v for k, v in self.as_dict().items() if k != "profile"}
+
+
+@dataclass(frozen=True)
+class Result(ChapterResult):
+    """What the page shows.
+
+    Attributes:
+        recorded_profile: the profile whose run the page records.
+        chapters: the book's chapters but this page, in order.
+        notebook_seconds: profile -> chapter -> seconds of its latest run (a chapter not run is
+            absent; a profile not run is empty).
+        machine_cpus: the CPU count ``timings.json`` of ``recorded_profile`` records (None if none).
+        models / epochs / train_seconds / train_threads / paper_epochs: the checkpoints' records.
+        bench: :func:`advsamples.bench.bench_jsma_test_set`'s figures (a non-finite number as None).
+        environment: software and machine, paths relative to the project root.
+    """
+
+    recorded_profile: str
+    schedule: str
+    bench_samples: int
+    chapters: list[str]
+    notebook_seconds: dict[str, dict[str, float]]
+    machine_cpus: int | None
+    models: list[str]
+    epochs: list[int]
+    train_seconds: list[float]
+    train_threads: list[int]
+    paper_epochs: list[int]
+    bench: dict[str, Any]
+    environment: dict[str, Any]
+    torch_version: str
+
+
+def display_path(path: Path, root: Path | None = None) -> str:
+    """``path`` relative to the project root (``"results/quick"``); a path outside it is shown
+    through the variable that put it there (``"$ADVSAMPLES_RESULTS/quick"`` when ``path`` lies
+    under ``$ADVSAMPLES_RESULTS``), else by its last part only: never as an absolute path."""
+    import os
+
+    root = (root or project_root()).resolve()
+    path = path.resolve()
+    if path.is_relative_to(root):
+        return path.relative_to(root).as_posix() or "."
+    env = os.environ.get("ADVSAMPLES_RESULTS")
+    if env and path.is_relative_to(Path(env).resolve()):
+        rest = path.relative_to(Path(env).resolve()).as_posix()
+        return "$ADVSAMPLES_RESULTS" + ("" if rest == "." else f"/{rest}")
+    return f"<outside the project>/{path.name}"
+
+
+def _finite_or_none(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in d.items()}
+
+
+def run(params: Params, *, progress: bool = True) -> Result:
+    """Read the timings and the checkpoints' records and run the JSMA benchmark (not cached:
+    the page measures this build). ``progress`` is accepted for the shape every chapter shares;
+    the page shows no progress bar."""
+    timings = {p: runner.load_timings(p) for p in PROFILES}
+    chapters = [c for c in runner.chapter_order() if c != "runrecord"]
+    infos = [M.model_info(name, params.schedule) for name in M.MODEL_NAMES]
+    from advsamples.bench import bench_jsma_test_set  # imported here: it loads the JSMA machinery
+
+    del progress  # the benchmark's bar would time itself; the page never showed one
+    bench = bench_jsma_test_set(
+        params.bench_samples, schedule=params.schedule, threads=torch.get_num_threads()
+    )
+    cpus = (timings[params.profile] or {}).get("machine", {}).get("cpus")
+    environment = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch threads": torch.get_num_threads(),
+        "CPU cores": cpus,
+        "processor": platform.processor() or platform.machine(),
+        "results folder": display_path(results_dir() / params.profile),
+    }
+    return Result(
+        recorded_profile=params.profile,
+        schedule=params.schedule,
+        bench_samples=params.bench_samples,
+        chapters=chapters,
+        notebook_seconds={p: dict((t or {}).get("notebooks", {})) for p, t in timings.items()},
+        machine_cpus=cpus,
+        models=list(M.MODEL_NAMES),
+        epochs=[int(i.config.epochs) for i in infos],
+        train_seconds=[float(i.train_seconds) for i in infos],
+        train_threads=[int(i.threads) for i in infos],
+        paper_epochs=[M.SCHEDULES["paper"][name] for name in M.MODEL_NAMES],
+        bench=_finite_or_none(bench),
+        environment=environment,
+        torch_version=torch.__version__,
+    )
+
+
+# --------------------------------------------------------------------------- tables
+def timings_frame(result: Result) -> pd.DataFrame:
+    """Seconds per chapter (rows, then ``total``) and profile (columns); NaN where not run."""
+    r = result
+    table = pd.DataFrame(
+        {p: [r.notebook_seconds.get(p, {}).get(c) for c in r.chapters] for p in PROFILES}, index=r.chapters
+    )
+    table.loc["total"] = table.sum(min_count=1)
+    return table
+
+
+def timings_table(result: Result) -> Styler:
+    """:func:`timings_frame`, as whole seconds (blank where not run)."""
+    return timings_frame(result).style.format(lambda v: "" if pd.isna(v) else f"{v:,.0f} s")
+
+
+def training_frame(result: Result) -> pd.DataFrame:
+    """Per model: epochs, seconds, threads, seconds per epoch, and the ``paper`` schedule's epochs
+    and its estimated minutes at the measured rate."""
+    r = result
+    rows = []
+    for name, epochs, seconds, threads, paper in zip(
+        r.models, r.epochs, r.train_seconds, r.train_threads, r.paper_epochs, strict=True
+    ):
+        per_epoch = seconds / epochs
+        rows.append(
+            {
+                "model": name,
+                "epochs": epochs,
+                "seconds": seconds,
+                "threads": threads,
+                "s / epoch": per_epoch,
+                "paper epochs": paper,
+                "paper schedule (estimate, min)": per_epoch * paper / 60,
+            }
+        )
+    return pd.DataFrame(rows).set_index("model")
+
+
+def training_table(result: Result) -> Styler:
+    """:func:`training_frame`, formatted."""
+    return training_frame(result).style.format(
+        {"seconds": "{:,.0f}", "s / epoch": "{:.1f}", "paper schedule (estimate, min)": "{:,.1f}"}
+    )
+
+
+def bench_report(result: Result) -> str:
+    """The benchmark's report, as ``python -m advsamples bench jsma`` prints it."""
+    from advsamples.bench import format_bench
+
+    return format_bench({k: math.nan if v is None else v for k, v in result.bench.items()})
+
+
+def environment_table(result: Result) -> pd.DataFrame:
+    """Software and machine of this build (paths relative to the project root)."""
+    return pd.Series(result.environment, name="value").to_frame()
+
+
+# --------------------------------------------------------------------------- glue
+def run_summary(result: Result) -> tuple[float, bool]:
+    """Minutes of the recorded profile's run (NaN if it has not run) and whether every chapter
+    has a time."""
+    table = timings_frame(result)
+    p = result.recorded_profile
+    total = table.loc["total", p]
+    minutes = float(total) / 60 if pd.notna(total) else math.nan
+    return minutes, all(pd.notna(table.loc[c, p]) for c in result.chapters)
+
+
+def glue_values(result: Result) -> dict[str, Any]:
+    """Glue key -> value: every number the page's prose quotes."""
+    r = result
+    minutes, complete = run_summary(r)
+    train = training_frame(r)
+    b = r.bench
+    return {
+        "bench_samples": r.bench_samples,
+        "run_minutes": minutes,
+        "run_complete": complete,
+        "runrecord_schedule": r.schedule,
+        "paper_training_hours_estimate": float(train["paper schedule (estimate, min)"].sum()) / 60,
+        "lenet_paper_seconds_per_epoch": float(train.loc["lenet_paper", "s / epoch"]),
+        "bench_attacks_per_s": b["attacks_per_s"],
+        "bench_paper_test_minutes": b["extrapolated_paper_s"] / 60,
+        "bench_peak_rss_mib": b["peak_rss_mib"],
+        "bench_reference_agree": f"{b['reference_agree']} of {b['reference_checked']}",
+        "torch_version": r.torch_version,
+    }

@@ -1,0 +1,179 @@
+"""The run record page's shape: Params, Result, glue values, tables, paths (no benchmark run)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from advsamples.experiments import runrecord as C
+
+_BENCH = {
+    "attacks": 900,
+    "seconds": 10.0,
+    "attacks_per_s": 90.0,
+    "sample_iterations_per_s": 1000.0,
+    "mean_iterations": 10.0,
+    "success_rate": 0.5,
+    "mean_distortion": None,  # NaN in the benchmark: no success
+    "budget": 56,
+    "peak_rss_mib": 1024.0,
+    "threads": 1,
+    "batch_size": 512,
+    "device": "cpu",
+    "dtype": "float32",
+    "reference_checked": 3,
+    "reference_agree": 2,
+    "extrapolated_paper_s": 1200.0,
+}
+
+
+def _result(**overrides: Any) -> C.Result:
+    values: dict[str, Any] = dict(
+        recorded_profile="quick",
+        schedule="quick",
+        bench_samples=100,
+        chapters=["models", "formulation", "fgsm"],
+        notebook_seconds={
+            "quick": {"models": 30.0, "formulation": 60.0, "fgsm": 90.0},
+            "paper": {"models": 600.0},
+        },
+        machine_cpus=2,
+        models=["lenet_paper", "fc10"],
+        epochs=[3, 10],
+        train_seconds=[60.0, 20.0],
+        train_threads=[1, 1],
+        paper_epochs=[200, 50],
+        bench=dict(_BENCH),
+        environment={"python": "3.11.7", "results folder": "results/quick"},
+        torch_version="2.0",
+    )
+    values.update(overrides)
+    return C.Result(**values)
+
+
+# --- Params ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_params_from_every_profile(profile: str) -> None:
+    p = C.Params.from_profile(profile)
+    assert (p.profile, p.schedule) == (profile, profile)
+    assert p.bench_samples == (100 if profile == "quick" else 10000)
+
+
+def test_params_fields_and_docs() -> None:
+    assert C.Params.field_names() == ["profile", "schedule", "bench_samples"]
+    assert C.Params.docs()["profile"] == "the profile whose run this page records"
+    assert C.Params().start_params() == {"schedule": "quick", "bench_samples": 100}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"bench_samples": 10001}, "between 1 and 10000"),
+        ({"bench_samples": 10**9}, "between 1 and 10000"),
+        ({"bench_samples": 1e9}, "must be an integer"),
+        ({"bench_samples": 0}, "bench_samples"),
+        ({"bench_samples": True}, "bench_samples=True must be a number"),
+        ({"schedule": "slow"}, "schedule"),
+        ({"profile": "fast"}, "profile"),
+    ],
+)
+def test_params_refuse(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        C.Params(**overrides)
+
+
+# --- Result ---------------------------------------------------------------------------------
+
+
+def test_result_round_trip(tmp_path: Path) -> None:
+    r = _result()
+    r.save(tmp_path / "r")
+    back = C.Result.load(tmp_path / "r")
+    assert back == r
+    assert C.glue_values(back) == C.glue_values(r)
+
+
+# --- glue -------------------------------------------------------------------------------------
+
+
+def test_glue_values_known_answers() -> None:
+    g = C.glue_values(_result())
+    assert g == {
+        "bench_samples": 100,
+        "run_minutes": 3.0,  # 30 + 60 + 90 s
+        "run_complete": True,
+        "runrecord_schedule": "quick",
+        "paper_training_hours_estimate": (20.0 * 200 / 60 + 2.0 * 50 / 60) / 60,
+        "lenet_paper_seconds_per_epoch": 20.0,
+        "bench_attacks_per_s": 90.0,
+        "bench_paper_test_minutes": 20.0,
+        "bench_peak_rss_mib": 1024.0,
+        "bench_reference_agree": "2 of 3",
+        "torch_version": "2.0",
+    }
+    assert set(C.MEASURED_KEYS) <= set(g)
+
+
+def test_run_summary_of_an_incomplete_and_a_missing_run() -> None:
+    minutes, complete = C.run_summary(_result(recorded_profile="paper"))
+    assert (minutes, complete) == (10.0, False)
+    minutes, complete = C.run_summary(_result(notebook_seconds={"quick": {}, "paper": {}}))
+    assert math.isnan(minutes) and complete is False
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def test_timings_frame() -> None:
+    f = C.timings_frame(_result())
+    assert list(f.index) == ["models", "formulation", "fgsm", "total"] and list(f.columns) == [
+        "quick",
+        "paper",
+    ]
+    assert f.loc["total", "quick"] == 180.0 and f.loc["total", "paper"] == 600.0
+    assert math.isnan(f.loc["fgsm", "paper"])
+    assert (
+        "1 min" not in C.timings_table(_result()).to_html()
+        and "180 s" in C.timings_table(_result()).to_html()
+    )
+
+
+def test_training_frame() -> None:
+    f = C.training_frame(_result())
+    assert f.loc["lenet_paper", "s / epoch"] == 20.0
+    assert f.loc["fc10", "paper schedule (estimate, min)"] == pytest.approx(2.0 * 50 / 60)
+    html = C.training_table(_result()).to_html()
+    assert ">20.0<" in html and ">1.7<" in html  # s / epoch; fc10's 50 epochs at 2 s, in minutes
+
+
+def test_bench_report_restores_nan() -> None:
+    text = C.bench_report(_result())
+    assert "900 attacks" in text and "nan%" in text and "2/3 samples identical" in text
+
+
+def test_environment_table_has_no_absolute_path() -> None:
+    t = C.environment_table(_result())
+    assert t.loc["results folder", "value"] == "results/quick"
+
+
+# --- paths -------------------------------------------------------------------------------------
+
+
+def test_display_path_inside_the_root(tmp_path: Path) -> None:
+    assert C.display_path(tmp_path / "results" / "quick", tmp_path) == "results/quick"
+    assert C.display_path(tmp_path, tmp_path) == "."
+
+
+def test_display_path_outside_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, res = tmp_path / "root", tmp_path / "elsewhere"
+    monkeypatch.setenv("ADVSAMPLES_RESULTS", str(res))
+    assert C.display_path(res / "quick", root) == "$ADVSAMPLES_RESULTS/quick"
+    assert C.display_path(res, root) == "$ADVSAMPLES_RESULTS"
+    monkeypatch.delenv("ADVSAMPLES_RESULTS")
+    shown = C.display_path(res / "quick", root)
+    assert shown == "<outside the project>/quick" and str(tmp_path) not in shown
