@@ -1,8 +1,10 @@
-"""The JSMA and hardness chapters' computations (advsamples.experiments.jsma) on tiny models."""
+"""The JSMA and hardness chapters' computations (advsamples.experiments.jsma, .jsma_runs and
+.hardness) on tiny models."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +13,9 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from advsamples.attacks.jsma import jsma_budget
+from advsamples.experiments import hardness as H
 from advsamples.experiments import jsma as J
+from advsamples.experiments import jsma_runs
 from advsamples.papers import PAPERNOT
 
 CLASSES = 4
@@ -121,7 +125,7 @@ def test_cache_hit_returns_identical_tensors(cache_root, monkeypatch) -> None:  
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("the attack ran although the cache holds the run")
 
-    monkeypatch.setattr(J, "jsma_trace", boom)
+    monkeypatch.setattr(jsma_runs, "jsma_trace", boom)
     again = J.craft(model, x, y, idx, gamma=0.5, model_key="tiny")
     for name in ("index", "source", "target", "success", "iterations", "distortion"):
         assert torch.equal(getattr(first, name), getattr(again, name))
@@ -238,9 +242,9 @@ def test_matrices_of_a_real_run_have_the_right_shape() -> None:
     assert np.isnan(tau[:, range(CLASSES), range(CLASSES)]).all()
     off = ~np.eye(CLASSES, dtype=bool)
     assert (np.diff(tau[:, off], axis=0) >= 0).all()  # success grows with the budget
-    h = J.hardness(tau, eps)
+    h = H.hardness(tau, eps)
     assert h.shape == (CLASSES, CLASSES) and np.isnan(np.diag(h)).all() and (h[off] >= 0).all()
-    a = J.distance_matrix(model, x, y, classes=CLASSES, batch_size=5)
+    a = H.distance_matrix(model, x, y, classes=CLASSES, batch_size=5)
     assert a.shape == (CLASSES, CLASSES) and np.isnan(np.diag(a)).all()
     assert ((a[off] >= 0) & (a[off] <= 1)).all()
 
@@ -249,11 +253,11 @@ def test_matrices_of_a_real_run_have_the_right_shape() -> None:
 
 
 def test_trapezoid_by_hand() -> None:
-    assert J.trapezoid(np.array([0.0, 1.0, 1.0]), np.array([0.0, 0.5, 1.0])) == pytest.approx(0.75)
+    assert H.trapezoid(np.array([0.0, 1.0, 1.0]), np.array([0.0, 0.5, 1.0])) == pytest.approx(0.75)
     # a flat segment adds nothing even where y is undefined
-    assert J.trapezoid(np.array([np.nan, 2.0, 4.0]), np.array([0.0, 0.0, 1.0])) == pytest.approx(3.0)
+    assert H.trapezoid(np.array([np.nan, 2.0, 4.0]), np.array([0.0, 0.0, 1.0])) == pytest.approx(3.0)
     with pytest.raises(ValueError, match="at least two points"):
-        J.trapezoid(np.array([1.0]), np.array([0.0]))
+        H.trapezoid(np.array([1.0]), np.array([0.0]))
 
 
 def test_hardness_by_hand() -> None:
@@ -264,7 +268,7 @@ def test_hardness_by_hand() -> None:
     eps[:, 0, 1] = [np.nan, 0.02, 0.04]  # no success yet: ε undefined, taken as 0
     tau[:, 1, 0] = [0.2, 0.2, 0.2]  # never improves: zero-width integral
     eps[:, 1, 0] = [0.01, 0.01, 0.01]
-    h = J.hardness(tau, eps)
+    h = H.hardness(tau, eps)
     assert h[0, 1] == pytest.approx(0.02)
     assert h[1, 0] == 0.0
     assert np.isnan(h[0, 0]) and np.isnan(h[1, 1])
@@ -273,23 +277,23 @@ def test_hardness_by_hand() -> None:
 def test_hardness_rejects_bad_input() -> None:
     tau = np.zeros((2, 2, 2))
     with pytest.raises(ValueError, match="equal shapes"):
-        J.hardness(tau, np.zeros((3, 2, 2)))
+        H.hardness(tau, np.zeros((3, 2, 2)))
     dec = np.zeros((2, 2, 2))
     dec[0, 0, 1] = 0.5
     with pytest.raises(ValueError, match="must not decrease"):
-        J.hardness(dec, np.zeros((2, 2, 2)))
+        H.hardness(dec, np.zeros((2, 2, 2)))
 
 
 def test_rank_correlation() -> None:
     rng = np.random.default_rng(0)
     a = rng.random((5, 5))
     np.fill_diagonal(a, np.nan)
-    same = J.rank_correlation(a, 2 * a + 1)
+    same = H.rank_correlation(a, 2 * a + 1)
     assert same.spearman == pytest.approx(1.0) and same.kendall == pytest.approx(1.0)
     assert same.n_pairs == 20
-    assert J.rank_correlation(a, -a).spearman == pytest.approx(-1.0)
+    assert H.rank_correlation(a, -a).spearman == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="equal square"):
-        J.rank_correlation(a, a[:4, :4])
+        H.rank_correlation(a, a[:4, :4])
 
 
 def test_implied_failure_distortion() -> None:
@@ -297,12 +301,11 @@ def test_implied_failure_distortion() -> None:
     with pytest.raises(ValueError, match="success"):
         J.implied_failure_distortion(1.0, 0.1, 0.1)
     # the paper's Fig. 11 numbers imply failures above its own budget of 14.5%
+    pn: dict[str, Any] = PAPERNOT
     implied = J.implied_failure_distortion(
-        PAPERNOT["success"]["test"],
-        PAPERNOT["distortion_all"]["test"],
-        PAPERNOT["distortion_success"]["test"],
+        pn["success"]["test"], pn["distortion_all"]["test"], pn["distortion_success"]["test"]
     )
-    assert implied > PAPERNOT["gamma"]
+    assert implied > pn["gamma"]
 
 
 def test_logit_margin_sign() -> None:
@@ -330,8 +333,7 @@ def test_figures_are_returned() -> None:
     assert isinstance(J.fig1_figure(clean, adv, torch.ones(3, 3, dtype=torch.bool)), Figure)
     with pytest.raises(ValueError, match="adv must be"):
         J.fig1_figure(clean, adv[:2], torch.ones(3, 3, dtype=torch.bool))
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
-    assert isinstance(J.saliency_figure(net, torch.rand(1, 28, 28), 3, [0, 5, 8]), Figure)
+    assert isinstance(J.plot_saliency(torch.rand(1, 28, 28), 3, [0, 5, 8], torch.rand(3, 1, 28, 28)), Figure)
     assert isinstance(J.settings_figure(["a", "b"], [0.9, 0.8], [0.04, 0.05], 0.97, 0.04), Figure)
 
 
@@ -373,23 +375,23 @@ def test_homogeneity_p() -> None:
 def test_column_share() -> None:
     by_target = np.tile(np.arange(4.0), (4, 1))  # entry [s, t] = t
     np.fill_diagonal(by_target, np.nan)
-    assert J.column_share(by_target) == pytest.approx(1.0)
-    assert J.column_share(by_target.T) < 0.2  # by source: the column means explain little
+    assert H.column_share(by_target) == pytest.approx(1.0)
+    assert H.column_share(by_target.T) < 0.2  # by source: the column means explain little
     with pytest.raises(ValueError, match="at least two"):
-        J.column_share(np.full((2, 2), np.nan))
+        H.column_share(np.full((2, 2), np.nan))
 
 
 def test_split_half_of_a_real_run() -> None:
     model = _tiny_model()
     x, y = _data(16)
     c = J.craft(model, x, y, gamma=0.6, cache=False)
-    r = J.split_half(c, [0.1, 0.3, 0.6], CLASSES)
+    r = H.split_half(c, [0.1, 0.3, 0.6], CLASSES)
     assert -1.0 <= r.spearman <= 1.0 and r.n_pairs <= CLASSES * (CLASSES - 1)
     with pytest.raises(ValueError, match="at least two digits"):
-        J.split_half(c.select(torch.arange(len(c)) < CLASSES - 1), [0.1, 0.6], CLASSES)
+        H.split_half(c.select(torch.arange(len(c)) < CLASSES - 1), [0.1, 0.6], CLASSES)
 
 
 def test_halves_are_balanced_per_class() -> None:
     y = torch.tensor([0, 0, 1, 0, 1, 2, 2, 1])
-    h = J.halves(y)
+    h = H.halves(y)
     assert h.tolist() == [True, False, True, True, False, True, False, True]

@@ -139,7 +139,7 @@ def bench_jsma_test_set(
     """:func:`bench_jsma` on the trained ``lenet_paper`` (``schedule``), with the first ``samples``
     MNIST test digits each crafted toward every other class, as in the paper's Fig. 11 experiment."""
     from .data import load_mnist
-    from .experiments.jsma import other_targets
+    from .experiments.common import other_targets
     from .models import get_model
 
     model = get_model("lenet_paper", schedule, progress=progress)

@@ -43,6 +43,7 @@ __all__ = [
     "JSMAResult",
     "adversarial_distance",
     "best_pairs",
+    "forward_derivative",
     "jsma",
     "jsma_budget",
     "jsma_trace",
@@ -121,6 +122,17 @@ def _forward_derivative(
         b = -a
     r = x.shape[0]
     return logits.detach(), a.reshape(r, -1), b.reshape(r, -1)
+
+
+def forward_derivative(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, use_logits: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The attack's forward derivative at ``x`` toward ``target``: ``(logits, a, b)`` with
+    ``a[r] = dF_t/dx`` and ``b[r] = sum_{j != t} dF_j/dx`` flattened to ``(N, n)`` (``b = -a``
+    exactly with the probabilities), the logits detached. The same computation every iteration of
+    :func:`jsma_trace` uses; gradients are enabled inside."""
+    with torch.enable_grad():
+        return _forward_derivative(model, x, target.long(), use_logits)
 
 
 # ----------------------------------------------------------------------------- pair search

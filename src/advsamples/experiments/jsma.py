@@ -1,73 +1,95 @@
-r"""The computations of the JSMA and hardness chapters (Papernot et al. 2016).
+r"""The JSMA chapter (Papernot et al. 2016): success and distortion, θ = −1, per-pair matrices,
+the Fig. 1 grid, saliency maps, and which setting reproduces the paper.
 
-- :func:`craft`: every sample of a batch pushed by JSMA toward each of the other classes, with a
-  results cache (:func:`cache_key`) so that the two chapters and their reruns share runs;
-- :func:`truncate`: the result of the same attacks at a smaller budget, read from one run at a
-  larger budget (the attack is deterministic, so a smaller budget only truncates the run);
-- :func:`summarize`, :func:`pair_matrix`, :func:`budget_curves`: success rates and distortions,
-  overall, per (source, target) pair, and per pair along a list of budgets;
-- :func:`trapezoid` and :func:`hardness`: the paper's hardness measure (Eq. 10) by the trapezoid
-  rule; :func:`distance_matrix`: the adversarial distance (Eq. 11) per pair;
-  :func:`rank_correlation` between two such matrices;
-- :func:`logit_margin`, :func:`implied_failure_distortion`: numbers that explain the differences
-  from the paper;
-- figures: :func:`fig1_figure` (the paper's Fig. 1), :func:`saliency_figure` and
-  :func:`settings_figure`.
+:class:`Params` holds the notebook's parameters (validated on construction); :func:`run` does all
+the chapter's work (cached) and returns a :class:`Result`; :func:`glue_values` gives the numbers
+and phrases the prose quotes; the ``*_figure`` and ``*_table`` functions draw from the result.
 
-Every sample draw takes a ``seed`` (see :func:`advsamples.experiments.fgsm.sample_indices`).
+The JSMA runs themselves (:func:`craft`, its cache, :func:`truncate`, :func:`summarize`,
+:func:`pair_matrix`, ...) live in :mod:`advsamples.experiments.jsma_runs`, which the hardness
+chapter shares; they are re-exported here. Numbers that explain the differences from the paper:
+:func:`logit_margin`, :func:`implied_failure_distortion`, :func:`first_step`,
+:func:`run_setting`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
-from scipy import stats
+from pandas.io.formats.style import Styler
 from torch import nn
-from tqdm.auto import tqdm
 
 from advsamples import models as M
-from advsamples.attacks.jsma import (
-    adversarial_distance,
-    best_pairs,
-    jsma_budget,
-    jsma_trace,
-    saliency_map,
+from advsamples import papers, plotting
+from advsamples.attacks.jsma import best_pairs, forward_derivative, jsma_budget, saliency_map
+from advsamples.chapter import ChapterParams, ChapterResult, cached, param
+from advsamples.experiments.common import (
+    CLASSES,
+    correct_per_class,
+    extreme_pairs,
+    other_targets,
+    sample_indices,
 )
-from advsamples.experiments.common import CLASSES, other_targets
-from advsamples.paths import results_dir
+from advsamples.experiments.jsma_runs import (
+    Crafted,
+    Summary,
+    budget_curves,
+    cache_dir,
+    cache_key,
+    concat,
+    craft,
+    homogeneity_p,
+    load_model,
+    pair_matrix,
+    summarize,
+    truncate,
+)
+from advsamples.params import (
+    check_choice,
+    check_choices,
+    check_count,
+    check_int,
+    check_number,
+    check_numbers,
+)
 from advsamples.plotting import finish
 
 __all__ = [
     "CLASSES",
+    "MAX_EPOCHS",
+    "MAX_EPOCHS_LIST",
+    "MAX_SEED",
+    "SET_NAMES",
+    "SET_SIZES",
     "Crafted",
-    "RankCorrelation",
+    "Params",
+    "Result",
     "Setting",
     "Summary",
     "budget_curves",
     "cache_dir",
     "cache_key",
-    "column_share",
+    "compared",
+    "comparison_figure",
+    "comparison_table",
     "concat",
     "craft",
-    "distance_matrix",
+    "decrease_table",
+    "distortion_heatmap_figure",
     "fig1_figure",
+    "fig11_table",
     "first_step",
-    "hardness",
-    "halves",
-    "hardness_curve_figure",
+    "glue_values",
+    "grid_figure",
     "homogeneity_p",
     "implied_failure_distortion",
     "load_model",
@@ -75,534 +97,33 @@ __all__ = [
     "other_targets",
     "pair_grid",
     "pair_matrix",
-    "rank_correlation",
+    "plot_saliency",
+    "run",
     "run_setting",
     "saliency_figure",
+    "saliency_shares_text",
+    "sets_phrases",
     "settings_figure",
-    "split_half",
+    "success_heatmap_figure",
     "summarize",
-    "trapezoid",
     "truncate",
 ]
 
-#: Version of the cache format; part of every key, so a format change never reads old files.
-_CACHE_VERSION = 1
-#: Samples per call of the attack (memory bound: their repeated copies and adversarial versions).
-_CHUNK = 500
+#: The paper's three sample sets and their sizes (:func:`advsamples.data.paper_sets`).
+SET_NAMES = ["train", "validation", "test"]
+SET_SIZES = {"train": 50000, "validation": 10000, "test": 10000}
+#: Longest training compared (each length is one more model to train; the paper's is 200).
+MAX_EPOCHS = 1000
+#: Most training lengths compared (each is one more model to train and two attack runs).
+MAX_EPOCHS_LIST = 10
+#: Largest seed accepted (a 32-bit seed; torch accepts more, but no draw needs it).
+MAX_SEED = 2**32 - 1
+#: The ten-class models the chapter can attack.
+TEN_CLASS = [m for m in M.MODEL_NAMES if m != "logreg_3v7"]
+_VERSION = 1
 
 
-# --------------------------------------------------------------------------- models
-def load_model(name: str, schedule: str, epochs: int | None = None) -> tuple[nn.Module, M.TrainedInfo]:
-    """The trained model ``name`` (``epochs`` overrides its schedule) and its checkpoint record,
-    whose ``key`` identifies the model in the attack cache."""
-    overrides = {} if epochs is None else {"epochs": epochs}
-    model = M.get_model(name, schedule, progress=False, **overrides)
-    return model, M.model_info(name, schedule, **overrides)
-
-
-# --------------------------------------------------------------------------- crafting
-@dataclass(frozen=True)
-class Crafted:
-    """Every attack of a run: each sample pushed toward every class but its own, one entry per attack.
-
-    Attributes:
-        index: int64 ``(A,)``, the sample's index in its set (as given to :func:`craft`).
-        source: int64 ``(A,)``, the sample's true class.
-        target: int64 ``(A,)``, the target class.
-        success: bool ``(A,)``, the model predicts the target on the adversarial sample.
-        iterations: int64 ``(A,)``, feature pairs modified.
-        distortion: float32 ``(A,)``, fraction of the features changed.
-        gamma: the distortion budget Υ of the run.
-        budget: the iteration budget ``floor(n * gamma / 2)``.
-        n_features: features per sample ``n``.
-        theta: the change applied to each chosen feature.
-        use_logits: forward derivative of the logits (True) or of the softmax probabilities.
-        x_adv: the adversarial samples ``(A, ...)``, kept only on request (``keep_adv``).
-    """
-
-    index: torch.Tensor
-    source: torch.Tensor
-    target: torch.Tensor
-    success: torch.Tensor
-    iterations: torch.Tensor
-    distortion: torch.Tensor
-    gamma: float
-    budget: int
-    n_features: int
-    theta: float
-    use_logits: bool
-    x_adv: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return int(self.success.numel())
-
-    @property
-    def gave_up(self) -> torch.Tensor:
-        """bool ``(A,)``: failed before spending the budget (no admissible pair was left)."""
-        return ~self.success & (self.iterations < self.budget)
-
-    def select(self, keep: torch.Tensor) -> Crafted:
-        """The attacks where the bool mask ``keep`` is True."""
-        return replace(
-            self,
-            index=self.index[keep],
-            source=self.source[keep],
-            target=self.target[keep],
-            success=self.success[keep],
-            iterations=self.iterations[keep],
-            distortion=self.distortion[keep],
-            x_adv=None if self.x_adv is None else self.x_adv[keep],
-        )
-
-
-_TENSORS = ("index", "source", "target", "success", "iterations", "distortion")
-
-
-def concat(runs: Sequence[Crafted]) -> Crafted:
-    """Several runs with the same settings and budget as one (e.g. the three sample sets pooled)."""
-    if not runs:
-        raise ValueError("runs must hold at least one Crafted")
-    first = runs[0]
-    for r in runs[1:]:
-        if (r.budget, r.n_features, r.theta, r.use_logits) != (
-            first.budget,
-            first.n_features,
-            first.theta,
-            first.use_logits,
-        ):
-            raise ValueError("concat needs runs with the same budget, features, theta and derivative")
-    fields = {name: torch.cat([getattr(r, name) for r in runs]) for name in _TENSORS}
-    adv = [r.x_adv for r in runs]
-    x_adv = torch.cat(adv) if all(a is not None for a in adv) else None  # type: ignore[arg-type]
-    return replace(first, x_adv=x_adv, **fields)
-
-
-def _digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
-
-
-def _state_digest(model: nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def cache_dir() -> Path:
-    """``results_dir()/cache/jsma``: the attack cache (git-ignored; the notebooks regenerate it)."""
-    d = results_dir() / "cache" / "jsma"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def cache_key(
-    model_key: str,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    indices: torch.Tensor,
-    *,
-    theta: float,
-    use_logits: bool,
-    clip: tuple[float, float],
-    classes: int,
-) -> str:
-    """Key of a run in the cache: the model's checkpoint key, every attack setting but the budget,
-    the sample indices and a digest of the samples themselves.
-
-    The budget is left out on purpose: a run at a larger budget answers every smaller one
-    (:func:`truncate`), so the cache keeps the run at the largest budget asked for.
-    """
-    payload = {
-        "version": _CACHE_VERSION,
-        "model": model_key,
-        "theta": float(theta),
-        "use_logits": bool(use_logits),
-        "clip": [float(c) for c in clip],
-        "classes": int(classes),
-        "indices": _digest(indices.long()),
-        "n": int(len(indices)),
-        "x": _digest(x),
-        "y": _digest(y.long()),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def _save(path: Path, c: Crafted) -> None:
-    blob: dict[str, object] = {name: getattr(c, name) for name in _TENSORS}
-    blob["meta"] = json.dumps(
-        {
-            "gamma": c.gamma,
-            "budget": c.budget,
-            "n_features": c.n_features,
-            "theta": c.theta,
-            "use_logits": c.use_logits,
-        }
-    )
-    if c.x_adv is not None:
-        blob["x_adv"] = c.x_adv
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
-
-
-def _load(path: Path) -> Crafted | None:
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        meta = json.loads(blob["meta"])
-        return Crafted(
-            **{name: blob[name] for name in _TENSORS},
-            gamma=float(meta["gamma"]),
-            budget=int(meta["budget"]),
-            n_features=int(meta["n_features"]),
-            theta=float(meta["theta"]),
-            use_logits=bool(meta["use_logits"]),
-            x_adv=blob.get("x_adv"),
-        )
-    except Exception:  # unreadable or half-written file: recompute
-        return None
-
-
-def craft(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    indices: torch.Tensor | None = None,
-    *,
-    theta: float = 1.0,
-    gamma: float = 0.145,
-    use_logits: bool = True,
-    clip: tuple[float, float] = (0.0, 1.0),
-    classes: int | None = None,
-    model_key: str | None = None,
-    cache: bool = True,
-    keep_adv: bool = False,
-    batch_size: int = 256,
-    progress: bool = False,
-    desc: str = "JSMA",
-) -> Crafted:
-    """JSMA from every sample of ``x`` toward each of the ``classes - 1`` classes other than its
-    label ``y`` (the paper's protocol), at budget ``gamma``.
-
-    Args:
-        model: the classifier (logits out).
-        x, y: the samples and their true labels (the source classes).
-        indices: the samples' indices in their set (recorded, and part of the cache key);
-            default ``arange(len(x))``.
-        theta, gamma, use_logits, clip: as in :func:`advsamples.attacks.jsma.jsma_trace`.
-        classes: number of classes (default: the width of the model's output).
-        model_key: the model's identity in the cache (its checkpoint key); default a digest of
-            its weights.
-        cache: read and write ``cache_dir()``. A cached run at a budget ``>= gamma`` with
-            the same key answers by :func:`truncate`; otherwise the run is computed and stored.
-        keep_adv: also return the adversarial samples (a cached run without them, or one at
-            another budget, is then computed again).
-        batch_size: rows the attack works on together.
-        progress: a tqdm bar over the attacks.
-        desc: the bar's label.
-
-    Returns:
-        a :class:`Crafted` with ``len(x) * (classes - 1)`` attacks, sample by sample, targets in
-        increasing order.
-
-    Raises:
-        ValueError: on empty or mismatched inputs, labels outside ``[0, classes)`` or bad settings.
-    """
-    if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
-        raise ValueError("x must be a non-empty batch of samples shaped (N, ...)")
-    if not isinstance(y, torch.Tensor) or y.shape != (len(x),):
-        raise ValueError(f"y must be a tensor of {len(x)} labels, got {getattr(y, 'shape', y)!r}")
-    if classes is None:
-        with torch.no_grad():
-            classes = int(model(x[:1]).shape[1])
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-        raise ValueError(f"classes must be an integer >= 2, got classes={classes!r}")
-    if int(y.min()) < 0 or int(y.max()) >= classes:
-        raise ValueError(f"labels y must lie in [0, {classes}), got [{int(y.min())}, {int(y.max())}]")
-    g = float(gamma)
-    if not (math.isfinite(g) and 0.0 < g <= 1.0):
-        raise ValueError(f"gamma must lie in (0, 1], got gamma={gamma!r}")
-    idx = torch.arange(len(x)) if indices is None else torch.as_tensor(indices).long()
-    if idx.shape != (len(x),):
-        raise ValueError(f"indices must hold one index per sample ({len(x)}), got shape {tuple(idx.shape)}")
-    y = y.long()
-    n_features = math.prod(x.shape[1:])
-    path = None
-    if cache:
-        key = cache_key(
-            model_key or _state_digest(model),
-            x,
-            y,
-            idx,
-            theta=theta,
-            use_logits=use_logits,
-            clip=clip,
-            classes=classes,
-        )
-        path = cache_dir() / f"{key}.pt"
-        hit = _load(path) if path.exists() else None
-        if hit is not None and hit.gamma >= g:
-            if not keep_adv:
-                return truncate(replace(hit, x_adv=None), g)
-            if hit.x_adv is not None and jsma_budget(n_features, g) == hit.budget:
-                return replace(hit, gamma=g)
-    rows, targets = other_targets(y, classes)
-    parts = []
-    bar = tqdm(total=len(rows), desc=desc, unit="attack", disable=not progress)
-    try:
-        per = _CHUNK * (classes - 1)
-        for a in range(0, len(rows), per):
-            r, t = rows[a : a + per], targets[a : a + per]
-            res = jsma_trace(
-                model,
-                x[r],
-                t,
-                theta=theta,
-                gamma=g,
-                use_logits=use_logits,
-                clip=clip,
-                batch_size=batch_size,
-            )
-            parts.append(res)
-            bar.update(len(r))
-    finally:
-        bar.close()
-    out = Crafted(
-        index=idx[rows],
-        source=y[rows],
-        target=targets,
-        success=torch.cat([p.success for p in parts]).cpu(),
-        iterations=torch.cat([p.iterations for p in parts]).cpu(),
-        distortion=torch.cat([p.distortion for p in parts]).float().cpu(),
-        gamma=g,
-        budget=parts[0].budget,
-        n_features=n_features,
-        theta=float(theta),
-        use_logits=bool(use_logits),
-        x_adv=torch.cat([p.x_adv for p in parts]).cpu() if keep_adv else None,
-    )
-    if path is not None:
-        old = _load(path) if path.exists() else None
-        if old is None or old.gamma <= g:  # keep the run at the largest budget
-            _save(path, out)
-    return out
-
-
-def truncate(c: Crafted, gamma: float) -> Crafted:
-    """The run ``c`` as it would have ended at the smaller budget ``gamma``.
-
-    With ``k = floor(n * gamma / 2)`` iterations allowed: an attack succeeds iff it succeeded in
-    ``c`` within ``k`` iterations; an attack that used at most ``k`` iterations is unchanged;
-    one that used more stops after ``k`` with ``2k`` changed features (every iteration changes
-    two features of the search domain), a distortion of ``2k / n``. ``x_adv`` is kept only when
-    the iteration budget is the same. ``tests/test_experiments_jsma.py`` checks this rule
-    against actual runs at the smaller budget.
-    """
-    g = float(gamma)
-    if not (math.isfinite(g) and 0.0 < g <= 1.0):
-        raise ValueError(f"gamma must lie in (0, 1], got gamma={gamma!r}")
-    k = jsma_budget(c.n_features, g)
-    if k > c.budget:
-        raise ValueError(f"gamma={gamma!r} needs {k} iterations, more than the run's budget {c.budget}")
-    if k == c.budget:
-        return replace(c, gamma=g)
-    within = c.iterations <= k
-    capped = torch.full_like(c.distortion, 2 * k) / c.n_features
-    return replace(
-        c,
-        success=c.success & within,
-        iterations=c.iterations.clamp(max=k),
-        distortion=torch.where(within, c.distortion, capped),
-        gamma=g,
-        budget=k,
-        x_adv=None,
-    )
-
-
-# --------------------------------------------------------------------------- summaries
-@dataclass(frozen=True)
-class Summary:
-    """Outcome of a run, the paper's Fig. 11 columns.
-
-    Attributes:
-        success: fraction of the attacks that reach their target.
-        distortion_all: mean distortion over every attack (a failure counts what it changed).
-        distortion_success: mean distortion over the successful attacks (NaN if none).
-        gave_up: fraction that stopped early for want of an admissible pair.
-        at_start: fraction already classified as the target before any change.
-        n_attacks: number of attacks.
-        n_samples: number of distinct samples.
-    """
-
-    success: float
-    distortion_all: float
-    distortion_success: float
-    gave_up: float
-    at_start: float
-    n_attacks: int
-    n_samples: int
-
-
-def summarize(c: Crafted) -> Summary:
-    """The :class:`Summary` of a run (or of a :meth:`Crafted.select` part of it)."""
-    if len(c) == 0:
-        raise ValueError("cannot summarize an empty run")
-    s = c.success
-    d = c.distortion.double()
-    return Summary(
-        success=float(s.double().mean()),
-        distortion_all=float(d.mean()),
-        distortion_success=float(d[s].mean()) if bool(s.any()) else math.nan,
-        gave_up=float(c.gave_up.double().mean()),
-        at_start=float((s & (c.iterations == 0)).double().mean()),
-        n_attacks=len(c),
-        n_samples=int(c.index.unique().numel()),
-    )
-
-
-PairValue = Literal["success", "distortion_success", "distortion_all", "count"]
-
-
-def pair_matrix(c: Crafted, value: PairValue = "success", classes: int = CLASSES) -> np.ndarray:
-    """``(classes, classes)`` matrix over (source row, target column) pairs of ``value``: the
-    success rate, the mean distortion of the successful attacks, of all attacks, or the number
-    of attacks. The diagonal, and any pair without attacks (or without success for
-    ``distortion_success``), is NaN."""
-    if value not in ("success", "distortion_success", "distortion_all", "count"):
-        raise ValueError(f"unknown value={value!r}")
-    pair = (c.source * classes + c.target).numpy()
-    size = classes * classes
-    count = np.bincount(pair, minlength=size).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if value == "count":
-            out = count
-        elif value == "success":
-            out = np.bincount(pair, weights=c.success.double().numpy(), minlength=size) / count
-        elif value == "distortion_all":
-            out = np.bincount(pair, weights=c.distortion.double().numpy(), minlength=size) / count
-        else:
-            s = c.success.numpy()
-            n_s = np.bincount(pair[s], minlength=size).astype(float)
-            out = np.bincount(pair[s], weights=c.distortion.double().numpy()[s], minlength=size) / n_s
-    out = np.where(count > 0, out, np.nan).reshape(classes, classes)
-    np.fill_diagonal(out, np.nan)
-    return out
-
-
-def budget_curves(
-    c: Crafted, upsilons: Sequence[float], classes: int = CLASSES
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair, the success rate τ(s, t, Υ) and the mean distortion of the successful attacks
-    ε(s, t, Υ) at each budget Υ of ``upsilons`` (each at most the run's), read from the one
-    run ``c`` by :func:`truncate`. Returns two ``(G, classes, classes)`` arrays (NaN diagonal;
-    ε is NaN where no attack of the pair succeeds)."""
-    if len(upsilons) == 0:
-        raise ValueError("upsilons must hold at least one budget")
-    tau, eps = [], []
-    for u in upsilons:
-        t = truncate(c, u)
-        tau.append(pair_matrix(t, "success", classes))
-        eps.append(pair_matrix(t, "distortion_success", classes))
-    return np.stack(tau), np.stack(eps)
-
-
-def trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    r"""Trapezoid rule along the first axis: :math:`\sum_k (x_{k+1} - x_k)(y_k + y_{k+1}) / 2`.
-
-    ``x`` and ``y`` are shaped alike, ``(G, ...)`` with ``G >= 2`` points, or ``x`` is ``(G,)``
-    and shared. A segment with ``x_{k+1} = x_k`` adds nothing, whatever ``y`` (even NaN).
-    """
-    y = np.asarray(y, dtype=float)
-    x = np.asarray(x, dtype=float)
-    if x.ndim == 1:
-        x = x.reshape((-1,) + (1,) * (y.ndim - 1))
-    x = np.broadcast_to(x, y.shape)
-    if y.shape[0] < 2:
-        raise ValueError(f"the trapezoid rule needs at least two points, got {y.shape[0]}")
-    dx = np.diff(x, axis=0)
-    mid = (y[1:] + y[:-1]) / 2
-    with np.errstate(invalid="ignore"):
-        seg = np.where(dx == 0, 0.0, dx * mid)
-    return seg.sum(axis=0)
-
-
-def hardness(tau: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    r"""The paper's hardness H(s, t) = ∫ ε(s, t, τ) dτ (Eq. 10) by the trapezoid rule over the
-    points (τ(Υ_k), ε(Υ_k)) of :func:`budget_curves`.
-
-    Where no attack of a pair has succeeded yet (τ = 0), ε is taken as 0: reaching a success
-    rate of zero takes no distortion. Budgets are in increasing order, so τ does not decrease
-    along the points. The diagonal is NaN.
-    """
-    tau = np.asarray(tau, dtype=float)
-    eps = np.asarray(eps, dtype=float)
-    if tau.shape != eps.shape or tau.ndim != 3 or tau.shape[1] != tau.shape[2]:
-        raise ValueError(f"tau and eps must be equal shapes (G, C, C), got {tau.shape} and {eps.shape}")
-    if np.any(np.diff(tau, axis=0) < -1e-12):
-        raise ValueError("tau must not decrease along the budgets (sort the budgets in increasing order)")
-    eps0 = np.where(tau == 0, 0.0, eps)
-    h = trapezoid(eps0, tau)
-    h = np.where(np.isnan(tau).any(axis=0), np.nan, h)
-    np.fill_diagonal(h, np.nan)
-    return h
-
-
-# --------------------------------------------------------------------------- adversarial distance
-def distance_matrix(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    use_logits: bool = True,
-    classes: int = CLASSES,
-    batch_size: int = 900,
-    progress: bool = False,
-) -> np.ndarray:
-    r"""Mean adversarial distance A(X, t) = 1 - (1/M) Σ_i 1[S(X, t)[i] > 0] (paper Eq. 11, from
-    the first iteration's saliency map) per (source, target) pair, over every sample of ``x``
-    toward each class but its label. ``(classes, classes)``, NaN diagonal."""
-    rows, targets = other_targets(y, classes)
-    vals = []
-    for a in tqdm(range(0, len(rows), batch_size), desc="A(X,t)", disable=not progress):
-        r, t = rows[a : a + batch_size], targets[a : a + batch_size]
-        vals.append(adversarial_distance(model, x[r], t, use_logits=use_logits))
-    values = torch.cat(vals).double().numpy()
-    pair = (y.long()[rows] * classes + targets).numpy()
-    count = np.bincount(pair, minlength=classes**2).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (np.bincount(pair, weights=values, minlength=classes**2) / count).reshape(classes, classes)
-    np.fill_diagonal(out, np.nan)
-    return out
-
-
-@dataclass(frozen=True)
-class RankCorrelation:
-    """Rank correlations between two pair matrices over their off-diagonal pairs."""
-
-    spearman: float
-    spearman_p: float
-    kendall: float
-    kendall_p: float
-    n_pairs: int
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> RankCorrelation:
-    """Spearman's ρ and Kendall's τ (scipy.stats, with p-values) between two square matrices over
-    the off-diagonal entries where both are defined."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError(f"a and b must be equal square matrices, got {a.shape} and {b.shape}")
-    off = ~np.eye(a.shape[0], dtype=bool) & ~np.isnan(a) & ~np.isnan(b)
-    if off.sum() < 3:
-        raise ValueError("rank correlation needs at least 3 defined off-diagonal pairs")
-    rho = stats.spearmanr(a[off], b[off])
-    tau = stats.kendalltau(a[off], b[off])
-    return RankCorrelation(
-        float(rho.statistic), float(rho.pvalue), float(tau.statistic), float(tau.pvalue), int(off.sum())
-    )
-
-
+# --------------------------------------------------------------------------- explanations
 # --------------------------------------------------------------------------- explanations
 @torch.no_grad()
 def logit_margin(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -634,8 +155,9 @@ def first_step(
 
     For each row: the gap ``g = z_t - max_{j != t} z_j`` before the attack (negative while the model
     does not predict ``t``) and its change after the first pixel pair the attack picks (the same
-    pair search, :func:`advsamples.attacks.jsma.best_pairs`, on the same forward derivative) is set
-    to 1. Rows without an admissible pair get a change of 0. Returns ``(gap, gain)``, float64 ``(N,)``.
+    forward derivative, :func:`advsamples.attacks.jsma.forward_derivative`, and the same pair
+    search, :func:`advsamples.attacks.jsma.best_pairs`) is set to 1. Rows without an admissible
+    pair get a change of 0. Returns ``(gap, gain)``, float64 ``(N,)``.
 
     ``-gap / gain`` estimates how many pairs the attack needs at its first step's rate; it tells
     why a derivative or a model needs more or fewer iterations.
@@ -643,27 +165,18 @@ def first_step(
     gaps, gains = [], []
     for a0 in range(0, len(x), batch_size):
         xb, tb = x[a0 : a0 + batch_size], target[a0 : a0 + batch_size].long()
-        xr = xb.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            z = model(xr)
-            onehot = torch.nn.functional.one_hot(tb, z.shape[1]).to(z.dtype)
-            if use_logits:
-                (a,) = torch.autograd.grad(z, xr, onehot, retain_graph=True)
-                (b,) = torch.autograd.grad(z, xr, 1.0 - onehot)
-            else:
-                (a,) = torch.autograd.grad(torch.softmax(z, dim=1), xr, onehot)
-                b = -a
+        z, a, b = forward_derivative(model, xb, tb, use_logits=use_logits)
         r = len(xb)
         flat = xb.detach().reshape(r, -1)
-        p, q, found = best_pairs(a.reshape(r, -1), b.reshape(r, -1), flat < 1.0, 1)
+        p, q, found = best_pairs(a, b, flat < 1.0, 1)
         x1 = flat.clone()
         rows = torch.arange(r)[found]
         x1[rows, p[found]] = 1.0
         x1[rows, q[found]] = 1.0
         with torch.no_grad():
             z1 = model(x1.reshape(xb.shape))
-        gaps.append(_gap(z.detach(), tb))
-        gains.append(torch.where(found, _gap(z1, tb) - _gap(z.detach(), tb), 0.0))
+        gaps.append(_gap(z, tb))
+        gains.append(torch.where(found, _gap(z1, tb) - _gap(z, tb), 0.0))
     return torch.cat(gaps).double(), torch.cat(gains).double()
 
 
@@ -813,31 +326,6 @@ def fig1_figure(clean: torch.Tensor, adv: torch.Tensor, success: torch.Tensor, t
     return fig
 
 
-def saliency_figure(
-    model: nn.Module, x: torch.Tensor, source: int, targets: Sequence[int], *, use_logits: bool = True
-) -> Figure:
-    """One digit ``x`` (``(1, 28, 28)``) and its first-iteration saliency maps S(X, t) (Eq. 8) toward
-    each of ``targets``, each map titled with the share of features where it is positive."""
-    k = len(targets)
-    batch = x.unsqueeze(0).expand(k, *x.shape).contiguous()
-    maps = saliency_map(model, batch, torch.tensor(list(targets)), use_logits=use_logits)
-    fig, axes = plt.subplots(1, k + 1, figsize=(2.0 * (k + 1), 2.4))
-    axes[0].imshow(x.reshape(28, 28).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    axes[0].set_title(f"digit (class {source})", fontsize=9)
-    for ax, t, m in zip(axes[1:], targets, maps, strict=True):
-        img = m.reshape(28, 28).numpy()
-        vmax = float(img.max()) or 1.0
-        ax.imshow(img, cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
-        ax.set_title(f"S(X, {t}): {float((img > 0).mean()):.0%} > 0", fontsize=9)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(
-        f"first-iteration saliency maps ({'logits' if use_logits else 'probabilities'})", fontsize=10
-    )
-    return finish(fig, despine=False)
-
-
 def settings_figure(
     labels: Sequence[str],
     success: Sequence[float],
@@ -867,73 +355,675 @@ def settings_figure(
     return finish(fig, suptitle=title)
 
 
-def hardness_curve_figure(
-    tau: np.ndarray, eps: np.ndarray, pairs: Sequence[tuple[int, int]], title: str = ""
+def plot_saliency(
+    x: np.ndarray | torch.Tensor,
+    source: int,
+    targets: Sequence[int],
+    maps: np.ndarray | torch.Tensor,
+    *,
+    use_logits: bool = True,
 ) -> Figure:
-    """ε against τ along the budgets for a few (source, target) ``pairs``, the area under each
-    polyline (ε taken as 0 where τ = 0) shaded: the trapezoid rule of :func:`hardness`."""
-    fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    for (s, t), col in zip(pairs, sns.color_palette("deep", len(pairs)), strict=True):
-        ts = tau[:, s, t]
-        es = np.where(ts == 0, 0.0, eps[:, s, t])
-        h = hardness(tau, eps)[s, t]
-        ax.plot(ts, es, marker="o", ms=3, color=col, label=f"{s} → {t}: H = {h:.4f}")
-        ax.fill_between(ts, es, alpha=0.15, color=col)
-    ax.set_xlabel("success rate τ")
-    ax.set_ylabel("mean distortion ε of successful samples")
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    return finish(fig)
+    """One digit ``x`` (``(1, 28, 28)``) and its first-iteration saliency maps S(X, t) (Eq. 8)
+    ``maps`` (one per target of ``targets``), each titled with the share of features where it is
+    positive."""
+    k = len(targets)
+    maps = np.asarray(maps)
+    if maps.shape[0] != k:
+        raise ValueError(f"maps must hold one map per target ({k}), got {maps.shape[0]}")
+    fig, axes = plt.subplots(1, k + 1, figsize=(2.0 * (k + 1), 2.4))
+    axes[0].imshow(np.asarray(x).reshape(28, 28), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[0].set_title(f"digit (class {source})", fontsize=9)
+    for ax, t, m in zip(axes[1:], targets, maps, strict=True):
+        img = m.reshape(28, 28)
+        vmax = float(img.max()) or 1.0
+        ax.imshow(img, cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.set_title(f"S(X, {t}): {float((img > 0).mean()):.0%} > 0", fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(
+        f"first-iteration saliency maps ({'logits' if use_logits else 'probabilities'})", fontsize=10
+    )
+    return finish(fig, despine=False)
 
 
-def homogeneity_p(runs: Sequence[Crafted]) -> float:
-    """p-value of the chi-square test that several runs (e.g. the three sample sets) share one
-    success rate (scipy.stats.chi2_contingency on their success / failure counts). The attacks of
-    one digit are not independent, so the p-value is, if anything, too small."""
-    if len(runs) < 2:
-        raise ValueError("homogeneity_p needs at least two runs")
-    table = np.array([[int(r.success.sum()), int((~r.success).sum())] for r in runs])
-    if (table.sum(axis=0) == 0).any():
-        return 1.0  # every attack succeeded (or failed) in every run: nothing differs
-    return float(stats.chi2_contingency(table).pvalue)
+# --------------------------------------------------------------------------- the chapter
+@dataclass(frozen=True)
+class Params(ChapterParams):
+    """The parameters of the JSMA chapter (its notebook's ``parameters`` cell)."""
+
+    chapter: ClassVar[str] = "jsma"
+
+    schedule: str = param("quick", 'training schedule of the models: "quick" (CI-sized) or "paper"')
+    model: str = param("lenet_paper", "the attacked model (the paper's LeNet)")
+    compare_model: str = param("lenet_relu", "a second model for the comparison of settings")
+    sets: list[str] = param(
+        ["train", "validation", "test"], "the paper's sample sets attacked (the test set is required)"
+    )
+    n_samples: int = param(30, "digits drawn from each set, each attacked toward its 9 other classes")
+    gamma: float = param(0.145, "the maximum distortion Υ (the paper's 14.5%)")
+    run_gamma: float = param(
+        0.383, "budget of the one run per set (the hardness chapter's largest Υ); gamma is read from it"
+    )
+    n_check: int = param(
+        10, "test digits also attacked directly at gamma, to check the reading of the larger run"
+    )
+    n_compare: int = param(30, "test digits attacked in the comparison of settings")
+    epochs_list: list[int] = param([1, 3], "training lengths of `model` compared (epochs)")
+    saliency_source: int = param(1, "class of the digit whose saliency maps are shown")
+    saliency_targets: list[int] = param([0, 4, 7], "targets of those saliency maps")
+    seed: int = param(0, "seed of every random draw of the chapter")
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice("model", self.model, TEN_CLASS)
+        check_choice("compare_model", self.compare_model, [m for m in TEN_CLASS if m != self.model])
+        check_choices("sets", self.sets, SET_NAMES)
+        if "test" not in self.sets:
+            raise ValueError(
+                f"parameter sets={self.sets!r} must include 'test' (θ = -1 and the comparisons use it)"
+            )
+        smallest = min(SET_SIZES[s] for s in self.sets)
+        check_count("n_samples", self.n_samples, smallest, "digits in the smallest chosen set")
+        check_number("gamma", self.gamma, lo=0, lo_open=True, hi=1)
+        check_number("run_gamma", self.run_gamma, lo=self.gamma, hi=1)
+        check_count("n_check", self.n_check, self.n_samples, "digits attacked per set (n_samples)")
+        check_count("n_compare", self.n_compare, SET_SIZES["test"], "test digits")
+        check_numbers(
+            "epochs_list",
+            self.epochs_list,
+            lo=1,
+            hi=MAX_EPOCHS,
+            integer=True,
+            increasing=True,
+            max_len=MAX_EPOCHS_LIST,
+        )
+        check_choice("saliency_source", self.saliency_source, list(range(CLASSES)))
+        check_choices(
+            "saliency_targets",
+            self.saliency_targets,
+            [c for c in range(CLASSES) if c != self.saliency_source],
+        )
+        check_int("seed", self.seed, 0, MAX_SEED, "a 32-bit seed")
+
+    def start_params(self) -> dict[str, Any]:
+        """The parameters the notebook records beside its results (all but ``profile``)."""
+        return {k: v for k, v in self.as_dict().items() if k != "profile"}
+
+    def compared_epochs(self) -> list[int]:
+        """The training lengths of ``model`` run besides its schedule's (in ``epochs_list`` order)."""
+        own = M.SCHEDULES[self.schedule][self.model]
+        return [e for e in self.epochs_list if e != own]
 
 
-def column_share(m: np.ndarray) -> float:
-    """Share of the variance of a pair matrix's off-diagonal entries explained by the target alone:
-    the variance of the entries replaced by their column (target) means, over their variance.
-    Near 1, the matrix is mostly a property of the target class."""
-    m = np.asarray(m, dtype=float)
-    off = ~np.eye(m.shape[0], dtype=bool) & ~np.isnan(m)
-    if off.sum() < 2:
-        raise ValueError("column_share needs at least two defined off-diagonal entries")
-    vals = m[off]
-    cols = np.where(off, m, np.nan)
-    col_mean = np.nanmean(cols, axis=0)
-    fitted = np.broadcast_to(col_mean, m.shape)[off]
-    total = vals.var()
-    return float(fitted.var() / total) if total > 0 else math.nan
+@dataclass(frozen=True)
+class Result(ChapterResult):
+    """What the JSMA chapter measured.
+
+    Attributes:
+        params: the chapter's parameters (:meth:`Params.as_dict`).
+        values: every measured number and label the prose quotes (JSON values; NaN is stored as
+            ``"nan"`` and read back by :func:`glue_values`).
+        summaries: set name -> :class:`Summary` (as a dict) at ``gamma``, in ``sets`` order.
+        decrease: ``"logits"`` / ``"probs"`` -> :class:`Summary` of θ = −1.
+        settings: one dict per setting of the comparison (:class:`Setting` fields, ``summary``
+            as a dict), in run order.
+        success_matrix, distortion_matrix: per (source, target) pair, the pooled sets.
+        grid_clean, grid_adv, grid_ok: the Fig. 1 grid (:func:`pair_grid`).
+        saliency_digit, saliency_maps: the digit and its maps toward ``saliency_targets``.
+    """
+
+    params: dict[str, Any]
+    values: dict[str, Any]
+    summaries: dict[str, dict[str, Any]]
+    decrease: dict[str, dict[str, Any]]
+    settings: list[dict[str, Any]]
+    success_matrix: np.ndarray
+    distortion_matrix: np.ndarray
+    grid_clean: np.ndarray
+    grid_adv: np.ndarray
+    grid_ok: np.ndarray
+    saliency_digit: np.ndarray
+    saliency_maps: np.ndarray
 
 
-def halves(y: torch.Tensor) -> torch.Tensor:
-    """bool ``(N,)`` splitting samples with labels ``y`` into two halves balanced per class: within
-    each class, in order, every other sample is True."""
-    y = y.long()
-    rank = torch.zeros_like(y)
-    for c in y.unique():
-        members = (y == c).nonzero()[:, 0]
-        rank[members] = torch.arange(len(members))
-    return rank % 2 == 0
+def _model_keys(params: Params) -> list[str]:
+    keys = [M.model_info(params.model, params.schedule).key]
+    keys.append(M.model_info(params.compare_model, params.schedule).key)
+    keys += [M.model_info(params.model, params.schedule, epochs=e).key for e in params.compared_epochs()]
+    return keys
 
 
-def split_half(c: Crafted, upsilons: Sequence[float], classes: int = CLASSES) -> RankCorrelation:
-    """Rank correlation between the hardness matrices of two halves of a run's digits (split by
-    :func:`halves` on their classes): how reproducible the pair ranking is at this sample size."""
-    if len(c) % (classes - 1) or len(c) < 2 * (classes - 1):
-        raise ValueError("split_half needs a run of at least two digits, each with its classes - 1 attacks")
-    digit = torch.arange(len(c)) // (classes - 1)  # craft and concat list each digit's attacks together
-    first = halves(c.source[:: classes - 1])[digit]
-    parts = [hardness(*budget_curves(c.select(m), upsilons, classes)) for m in (first, ~first)]
-    return rank_correlation(*parts)
+def run(params: Params, *, progress: bool = True) -> Result:
+    """Every attack and statistic of the chapter (cached by the parameters and the models' keys)."""
+    return cached(
+        params, Result, lambda: _compute(params, progress), version=_VERSION, models=_model_keys(params)
+    )
+
+
+def _summary_dict(s: Summary) -> dict[str, Any]:
+    return asdict(s)
+
+
+def _setting_dict(s: Setting) -> dict[str, Any]:
+    d = asdict(s)
+    d["summary"] = asdict(s.summary)
+    return d
+
+
+def _restore(value: Any) -> Any:
+    """A non-finite float saved as text (``"nan"``, ``"inf"``) read back as a float."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _restore(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    return value
+
+
+def _summary(d: Mapping[str, Any]) -> Summary:
+    return Summary(**_restore(dict(d)))
+
+
+def _setting(d: Mapping[str, Any]) -> Setting:
+    d = _restore(dict(d))
+    return Setting(**{**d, "summary": Summary(**d["summary"])})
+
+
+def _compute(params: Params, progress: bool) -> Result:
+    from advsamples.data import paper_sets
+
+    p = params
+    data = paper_sets()
+    net, info = load_model(p.model, p.schedule)
+    v: dict[str, Any] = {"epochs": info.config.epochs, "test_accuracy": info.test_accuracy}
+    n_features = math.prod(data["test"][0].shape[1:])
+    v["n_features"] = n_features
+    budget = jsma_budget(n_features, p.gamma)
+    v["budget_pairs"] = budget
+    idx = {s: sample_indices(len(data[s][0]), p.n_samples, p.seed) for s in p.sets}
+    big = {
+        s: craft(
+            net,
+            data[s][0][idx[s]],
+            data[s][1][idx[s]],
+            idx[s],
+            gamma=p.run_gamma,
+            model_key=info.key,
+            progress=progress,
+            desc=f"JSMA {s}",
+        )
+        for s in p.sets
+    }
+    runs = {s: truncate(big[s], p.gamma) for s in p.sets}
+    summ = {s: summarize(runs[s]) for s in p.sets}
+    pooled = concat([runs[s] for s in p.sets])
+    v["pooled"] = _summary_dict(summarize(pooled))
+    v["sets_p"] = homogeneity_p([runs[s] for s in p.sets])
+
+    # the direct check of the reading of the larger run
+    x_test, y_test = data["test"]
+    head_idx = idx["test"][: p.n_check]
+    direct = craft(net, x_test[head_idx], y_test[head_idx], head_idx, gamma=p.gamma, cache=False)
+    head = runs["test"].select(torch.arange(len(runs["test"])) < len(direct))
+    agree = (
+        (direct.success == head.success)
+        & (direct.iterations == head.iterations)
+        & (direct.distortion == head.distortion)
+    )
+    v["check_attacks"] = len(direct)
+    v["check_agree"] = int(agree.sum())
+    if not bool(agree.all()):
+        raise RuntimeError("the run read at a smaller budget differs from the direct run")
+    fails = runs["test"].select(~runs["test"].success)
+    v["our_failure_distortion"] = float(fails.distortion.double().mean()) if len(fails) else math.nan
+
+    # θ = -1
+    xt, yt, it = x_test[idx["test"]], y_test[idx["test"]], idx["test"]
+    neg = {
+        ul: summarize(
+            craft(
+                net,
+                xt,
+                yt,
+                it,
+                theta=-1.0,
+                gamma=p.gamma,
+                use_logits=ul,
+                model_key=info.key,
+                progress=progress,
+                desc=f"JSMA θ=-1 ({'logits' if ul else 'probs'})",
+            )
+        )
+        for ul in (True, False)
+    }
+    ink = (xt > 0).flatten(1).sum(1).double()
+    v["ink_pixels_mean"] = float(ink.mean())
+
+    # per pair
+    count_m = pair_matrix(pooled, "count")
+    v["pair_count_min"] = float(np.nanmin(count_m))
+    v["pair_count_max"] = float(np.nanmax(count_m))
+    succ_m = pair_matrix(pooled, "success")
+    dist_m = pair_matrix(pooled, "distortion_success")
+
+    # the Fig. 1 grid and the saliency maps
+    gidx = correct_per_class(net, x_test, y_test, 1, p.seed).flatten()
+    grid_run = craft(net, x_test[gidx], y_test[gidx], gidx, gamma=p.gamma, keep_adv=True, model_key=info.key)
+    adv, ok = pair_grid(grid_run)
+    off = ~torch.eye(CLASSES, dtype=torch.bool)
+    v["grid_success"] = float(ok[off].double().mean())
+    v["grid_distortion"] = float(grid_run.distortion[grid_run.success].double().mean())
+    sal_digit = x_test[gidx[p.saliency_source]]
+    sal_maps = saliency_map(
+        net,
+        sal_digit.expand(len(p.saliency_targets), *sal_digit.shape).contiguous(),
+        torch.tensor(p.saliency_targets),
+    )
+    v["saliency_share_values"] = [float((m > 0).double().mean()) for m in sal_maps]
+
+    # the comparison of settings
+    cidx = sample_indices(len(x_test), p.n_compare, p.seed)
+    xc, yc = x_test[cidx], y_test[cidx]
+    settings = []
+    for name in (p.model, p.compare_model):
+        for ul in (True, False):
+            settings.append(run_setting(name, p.schedule, None, ul, xc, yc, cidx, p.gamma, progress=progress))
+    for e in p.compared_epochs():
+        for ul in (True, False):
+            settings.append(run_setting(p.model, p.schedule, e, ul, xc, yc, cidx, p.gamma, progress=progress))
+    return Result(
+        params=p.as_dict(),
+        values=v,
+        summaries={s: _summary_dict(summ[s]) for s in p.sets},
+        decrease={"logits": _summary_dict(neg[True]), "probs": _summary_dict(neg[False])},
+        settings=[_setting_dict(s) for s in settings],
+        success_matrix=succ_m,
+        distortion_matrix=dist_m,
+        grid_clean=x_test[gidx].numpy(),
+        grid_adv=adv.numpy(),
+        grid_ok=ok.numpy(),
+        saliency_digit=sal_digit.numpy(),
+        saliency_maps=sal_maps.detach().numpy(),
+    )
+
+
+# --------------------------------------------------------------------------- phrases
+def compared(ours: float, paper: float) -> str:
+    """How our number stands to the paper's, as words for the prose."""
+    return "higher than" if ours > paper else "lower than" if ours < paper else "equal to"
+
+
+def sets_phrases(p_value: float) -> tuple[str, str]:
+    """``(sets_picture, sets_verdict)``: what the chi-square test of one success rate for all the
+    sets says, at the 5% level."""
+    if p_value >= 0.05:
+        return (
+            "the training, validation and test sets give the same picture: the attack exploits the way the "
+            "network maps any digit, not memorised training digits",
+            "consistent with one success rate for all sets",
+        )
+    return (
+        "the sets differ somewhat, which our samples are too small to explain",
+        "a difference between the sets beyond sampling noise",
+    )
+
+
+def saliency_shares_text(targets: Sequence[int], shares: Sequence[float]) -> str:
+    """``"toward 0: 48%, toward 4: 49%"``: the share of salient pixels per target."""
+    return ", ".join(f"toward {t}: {s:.0%}" for t, s in zip(targets, shares, strict=True))
+
+
+def paper_profile_epochs() -> str:
+    """The training lengths the paper profile compares (``params/paper.yml``), as text."""
+    from advsamples import runner
+
+    return ", ".join(str(e) for e in runner.notebook_parameters("paper", "jsma").get("epochs_list", []))
+
+
+def best_setting(settings: Sequence[Setting], paper_success: float, paper_distortion: float) -> Setting:
+    """The setting closest to the paper's numbers (:meth:`Setting.gap`; the first on a tie)."""
+    return min(settings, key=lambda s: s.gap(paper_success, paper_distortion))
+
+
+def find_setting(settings: Sequence[Setting], name: str, epochs: int, use_logits: bool) -> Setting:
+    """The setting of model ``name`` trained for ``epochs`` with the given derivative."""
+    for s in settings:
+        if (s.model, s.epochs, s.use_logits) == (name, epochs, use_logits):
+            return s
+    raise KeyError(f"no setting {name}, {epochs} epochs, use_logits={use_logits}")
+
+
+def glue_values(result: Result) -> dict[str, Any]:
+    """Every glue key the chapter's prose quotes, and its value (the notebook's ``rec`` calls)."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    p = result.params
+    v = _restore(result.values)
+    sets = list(p["sets"])
+    summ = {s: _summary(d) for s, d in result.summaries.items()}
+    neg = {True: _summary(result.decrease["logits"]), False: _summary(result.decrease["probs"])}
+    settings = [_setting(d) for d in result.settings]
+    n_features = v["n_features"]
+    budget = v["budget_pairs"]
+    test = summ["test"]
+    g: dict[str, Any] = {
+        "model": p["model"],
+        "epochs": v["epochs"],
+        "test_accuracy": v["test_accuracy"],
+        "paper_epochs": PN["epochs"],
+        "paper_test_accuracy": PN["test_accuracy"],
+        "n_features": n_features,
+        "gamma": p["gamma"],
+        "paper_gamma": PN["gamma"],
+        "run_gamma": p["run_gamma"],
+        "n_check": p["n_check"],
+        "compare_model": p["compare_model"],
+        "saliency_source": p["saliency_source"],
+        "paper_profile_epochs": paper_profile_epochs(),
+        "budget_pairs": budget,
+        "budget_features": 2 * budget,
+        "budget_fraction": 2 * budget / n_features,
+        "n_samples": p["n_samples"],
+        "n_attacks_per_set": p["n_samples"] * (CLASSES - 1),
+    }
+    for s in sets:
+        g[f"success_{s}"] = summ[s].success
+        g[f"distortion_all_{s}"] = summ[s].distortion_all
+        g[f"distortion_success_{s}"] = summ[s].distortion_success
+        g[f"paper_success_{s}"] = PN["success"][s]
+        g[f"paper_distortion_all_{s}"] = PN["distortion_all"][s]
+        g[f"paper_distortion_success_{s}"] = PN["distortion_success"][s]
+    pooled = _summary(v["pooled"])
+    picture, verdict = sets_phrases(v["sets_p"])
+    g |= {
+        "success_pooled": pooled.success,
+        "at_start_pooled": pooled.at_start,
+        "gave_up_pooled": pooled.gave_up,
+        "success_vs_paper": compared(test.success, PN["success"]["test"]),
+        "distortion_vs_paper": compared(test.distortion_success, PN["distortion_success"]["test"]),
+        "success_gap_test": PN["success"]["test"] - test.success,
+        "pixels_success_test": test.distortion_success * n_features,
+        "sets_picture": picture,
+        "set_spread": max(x.success for x in summ.values()) - min(x.success for x in summ.values()),
+        "sets_p": v["sets_p"],
+        "sets_verdict": verdict,
+        "check_attacks": v["check_attacks"],
+        "check_agree": v["check_agree"],
+        "our_failure_distortion": v["our_failure_distortion"],
+        "paper_implied_failure_distortion": implied_failure_distortion(
+            PN["success"]["test"], PN["distortion_all"]["test"], PN["distortion_success"]["test"]
+        ),
+        "paper_decrease_success": PN["decrease_success"],
+        "paper_decrease_distortion": PN["decrease_distortion"],
+    }
+    for ul, tag in ((True, "logits"), (False, "probs")):
+        g[f"decrease_success_{tag}"] = neg[ul].success
+        g[f"decrease_distortion_success_{tag}"] = neg[ul].distortion_success
+        g[f"decrease_distortion_all_{tag}"] = neg[ul].distortion_all
+        g[f"decrease_gave_up_{tag}"] = neg[ul].gave_up
+    g |= {
+        "ink_pixels_mean": v["ink_pixels_mean"],
+        "ink_share": v["ink_pixels_mean"] / n_features,
+        "decrease_vs_paper": compared(neg[True].success, PN["decrease_success"]),
+        "decrease_more_less": "more" if neg[True].success > PN["decrease_success"] else "less",
+        "increase_success_test": test.success,
+        "decrease_vs_increase": "less" if neg[True].success < test.success else "more",
+        "pair_count_min": v["pair_count_min"],
+        "pair_count_max": v["pair_count_max"],
+        "success_matrix": result.success_matrix,
+        "distortion_matrix": result.distortion_matrix,
+    }
+    for key, m in (("success", result.success_matrix), ("distortion", result.distortion_matrix)):
+        hi, hi_pairs = extreme_pairs(m, "max")
+        lo, lo_pairs = extreme_pairs(m, "min")
+        g |= {
+            f"pair_{key}_max": hi,
+            f"pair_{key}_max_pairs": hi_pairs,
+            f"pair_{key}_min": lo,
+            f"pair_{key}_min_pairs": lo_pairs,
+        }
+    col_mean = np.nanmean(result.success_matrix, axis=0)
+    g["hardest_target"] = int(np.nanargmin(col_mean))
+    g["hardest_target_success"] = float(np.nanmin(col_mean))
+    g["grid_success"] = v["grid_success"]
+    g["grid_distortion"] = v["grid_distortion"]
+    g["saliency_shares"] = saliency_shares_text(p["saliency_targets"], v["saliency_share_values"])
+    g |= _settings_glue(p, settings)
+    return g
+
+
+def _settings_glue(p: Mapping[str, Any], settings: Sequence[Setting]) -> dict[str, Any]:
+    """The glue of the comparison of settings."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    ps, pd_ = PN["success"]["test"], PN["distortion_success"]["test"]
+    model, schedule = p["model"], p["schedule"]
+    schedule_epochs = M.SCHEDULES[schedule][model]
+    best = best_setting(settings, ps, pd_)
+    g: dict[str, Any] = {
+        "epochs_list": ", ".join(str(e) for e in sorted(set(p["epochs_list"]) | {schedule_epochs})),
+        "n_compare": p["n_compare"],
+        "best_setting": best.label,
+        "best_success": best.summary.success,
+        "best_distortion": best.summary.distortion_success,
+        "best_gap": best.gap(ps, pd_),
+        "paper_success_test_cmp": ps,
+    }
+    main_l = find_setting(settings, model, schedule_epochs, True)
+    main_p = find_setting(settings, model, schedule_epochs, False)
+    other_epochs = M.SCHEDULES[schedule][p["compare_model"]]
+    other_l = find_setting(settings, p["compare_model"], other_epochs, True)
+    other_p = find_setting(settings, p["compare_model"], other_epochs, False)
+    g |= {
+        "main_logits_success": main_l.summary.success,
+        "main_logits_distortion": main_l.summary.distortion_success,
+        "main_probs_success": main_p.summary.success,
+        "main_probs_distortion": main_p.summary.distortion_success,
+        "main_logits_gain": main_l.first_gain,
+        "main_probs_gain": main_p.first_gain,
+        "main_logits_need": main_l.pairs_needed,
+        "main_probs_need": main_p.pairs_needed,
+        "success_gap_logits": ps - main_l.summary.success,
+        "success_gap_probs": ps - main_p.summary.success,
+        "probs_gave_up_max": max(s.summary.gave_up for s in settings if not s.use_logits),
+        "probs_vs_logits_success": "higher" if main_p.summary.success > main_l.summary.success else "lower",
+        "probs_vs_logits_distortion": (
+            "lower" if main_p.summary.distortion_success < main_l.summary.distortion_success else "higher"
+        ),
+        "other_logits_success": other_l.summary.success,
+        "other_logits_distortion": other_l.summary.distortion_success,
+        "other_probs_success": other_p.summary.success,
+        "other_probs_distortion": other_p.summary.distortion_success,
+        "other_accuracy": other_l.test_accuracy,
+        "other_margin": other_l.margin,
+        "other_logits_gain": other_l.first_gain,
+        "other_probs_gain": other_p.first_gain,
+        "other_logits_need": other_l.pairs_needed,
+        "other_probs_need": other_p.pairs_needed,
+        "main_margin": main_l.margin,
+    }
+    by_epochs = sorted((s for s in settings if s.model == model), key=lambda s: (s.epochs, not s.use_logits))
+    first_e, last_e = by_epochs[0].epochs, by_epochs[-1].epochs
+    for tag, ul in (("logits", True), ("probs", False)):
+        a, b = find_setting(settings, model, first_e, ul), find_setting(settings, model, last_e, ul)
+        g[f"epochs_first_{tag}_success"] = a.summary.success
+        g[f"epochs_last_{tag}_success"] = b.summary.success
+        g[f"epochs_{tag}_trend"] = "rises" if b.summary.success > a.summary.success else "does not rise"
+    first = find_setting(settings, model, first_e, True)
+    last = find_setting(settings, model, last_e, True)
+    g |= {
+        "epochs_first": first_e,
+        "epochs_last": last_e,
+        "epochs_first_accuracy": first.test_accuracy,
+        "epochs_last_accuracy": last.test_accuracy,
+        "epochs_first_margin": first.margin,
+        "epochs_last_margin": last.margin,
+        "epochs_first_gain": first.first_gain,
+        "epochs_last_gain": last.first_gain,
+        "epochs_first_need": first.pairs_needed,
+        "epochs_last_need": last.pairs_needed,
+        "epochs_first_distortion": first.summary.distortion_success,
+        "epochs_last_distortion": last.summary.distortion_success,
+        "epochs_meaning": (
+            "a better-trained model is, if anything, easier to steer"
+            if last.summary.success >= first.summary.success
+            else "a better-trained model resists a little better"
+        ),
+        "best_is_probs": "the probabilities'" if not best.use_logits else "the logits'",
+    }
+    return g
+
+
+# --------------------------------------------------------------------------- tables and figures
+def fig11_table(result: Result) -> Styler:
+    """The paper's Fig. 11: success and distortion per set, beside the paper's."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    rows = []
+    for s in result.params["sets"]:
+        sm = _summary(result.summaries[s])
+        rows.append(
+            {
+                "set": s,
+                "attacks": sm.n_attacks,
+                "success": sm.success,
+                "paper: success": PN["success"][s],
+                "distortion (all)": sm.distortion_all,
+                "paper: distortion (all)": PN["distortion_all"][s],
+                "distortion (successful)": sm.distortion_success,
+                "paper: distortion (successful)": PN["distortion_success"][s],
+            }
+        )
+    frame = pd.DataFrame(rows).set_index("set")
+    return frame.style.format({c: "{:.2%}" for c in frame.columns if c != "attacks"})
+
+
+def decrease_table(result: Result) -> Styler:
+    """θ = −1 with each derivative, beside the paper's."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    rows: list[dict[str, Any]] = []
+    for tag, label in (("logits", "logits"), ("probs", "probabilities")):
+        sm = _summary(result.decrease[tag])
+        rows.append(
+            {
+                "derivative": label,
+                "success": sm.success,
+                "distortion (successful)": sm.distortion_success,
+                "distortion (all)": sm.distortion_all,
+                "gave up (no admissible pair)": sm.gave_up,
+            }
+        )
+    rows.append(
+        {
+            "derivative": "paper",
+            "success": PN["decrease_success"],
+            "distortion (successful)": PN["decrease_distortion"],
+            "distortion (all)": None,
+            "gave up (no admissible pair)": None,
+        }
+    )
+    return pd.DataFrame(rows).set_index("derivative").style.format("{:.2%}", na_rep="—")
+
+
+def comparison_table(result: Result) -> Styler:
+    """The comparison of settings, with the paper's row last."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    ps, pd_ = PN["success"]["test"], PN["distortion_success"]["test"]
+    rows: list[dict[str, Any]] = []
+    for s in (_setting(d) for d in result.settings):
+        rows.append(
+            {
+                "setting": s.label,
+                "test accuracy": s.test_accuracy,
+                "success": s.summary.success,
+                "distortion (successful)": s.summary.distortion_success,
+                "distortion (all)": s.summary.distortion_all,
+                "gap to paper": s.gap(ps, pd_),
+                "gave up": s.summary.gave_up,
+                "logit margin": s.margin,
+                "first pair's gain": s.first_gain,
+                "pairs needed": s.pairs_needed,
+            }
+        )
+    rows.append(
+        {
+            "setting": "paper",
+            "test accuracy": PN["test_accuracy"],
+            "success": ps,
+            "distortion (successful)": pd_,
+        }
+    )
+    return (
+        pd.DataFrame(rows)
+        .set_index("setting")
+        .style.format(
+            {
+                "test accuracy": "{:.2%}",
+                "success": "{:.1%}",
+                "distortion (successful)": "{:.2%}",
+                "distortion (all)": "{:.2%}",
+                "gap to paper": "{:.2f}",
+                "gave up": "{:.1%}",
+                "logit margin": "{:.1f}",
+                "first pair's gain": "{:.2f}",
+                "pairs needed": "{:.1f}",
+            },
+            na_rep="—",
+        )
+    )
+
+
+def success_heatmap_figure(result: Result) -> Figure:
+    """The paper's Fig. 12: success rate per (source, target) pair."""
+    p = result.params
+    return plotting.heatmap(
+        result.success_matrix,
+        title=f"JSMA success rate, {p['model']}, Υ = {p['gamma']:.1%} (Fig. 12)",
+        vmin=0,
+        vmax=1,
+        mask_diagonal=True,
+    )
+
+
+def distortion_heatmap_figure(result: Result) -> Figure:
+    """The paper's Fig. 13: mean distortion of the successful attacks per pair."""
+    return plotting.heatmap(
+        result.distortion_matrix,
+        title=f"Average distortion of successful samples, Υ = {result.params['gamma']:.1%} (Fig. 13)",
+        fmt=".1%",
+        cmap="mako_r",
+        mask_diagonal=True,
+    )
+
+
+def grid_figure(result: Result) -> Figure:
+    """The paper's Fig. 1 grid (:func:`fig1_figure`) of the chapter's digits."""
+    p = result.params
+    return fig1_figure(
+        torch.from_numpy(result.grid_clean),
+        torch.from_numpy(result.grid_adv),
+        torch.from_numpy(result.grid_ok),
+        title=f"{p['model']}, Υ = {p['gamma']:.1%}",
+    )
+
+
+def saliency_figure(result: Result) -> Figure:
+    """The saliency maps of the chapter's digit (:func:`plot_saliency`)."""
+    p = result.params
+    return plot_saliency(
+        result.saliency_digit, p["saliency_source"], p["saliency_targets"], result.saliency_maps
+    )
+
+
+def comparison_figure(result: Result) -> Figure:
+    """Success and distortion of every setting of the comparison (:func:`settings_figure`)."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    p = result.params
+    settings = [_setting(d) for d in result.settings]
+    return settings_figure(
+        [s.label for s in settings],
+        [s.summary.success for s in settings],
+        [s.summary.distortion_success for s in settings],
+        PN["success"]["test"],
+        PN["distortion_success"]["test"],
+        title=f"JSMA on {p['n_compare']} test digits × 9 targets, Υ = {p['gamma']:.1%}",
+    )
