@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 from collections.abc import Callable
@@ -12,8 +13,9 @@ import scipy.optimize
 import torch
 from torch import nn
 
-from advsamples.attacks import lbfgs as lbfgs_module
 from advsamples.attacks.lbfgs import LBFGSResult, gaussian_noise, lbfgs, lbfgs_objective, lbfgs_trace
+
+lbfgs_module = importlib.import_module("advsamples.attacks.lbfgs")  # the module, not the function
 
 CLASSES = 5  # deliberately not 10: the class count must come from the logits
 

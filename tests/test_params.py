@@ -35,7 +35,9 @@ from advsamples import params as P
         ),
         pytest.param(lambda: P.check_choices("models", "a", ["a"]), "must be a list", id="choices-string"),
         pytest.param(
-            lambda: P.check_choices("models", ["a", "a"], ["a"]), r"duplicate item\(s\) \['a'\]", id="choices-dup"
+            lambda: P.check_choices("models", ["a", "a"], ["a"]),
+            r"duplicate item\(s\) \['a'\]",
+            id="choices-dup",
         ),
         pytest.param(
             lambda: P.check_numbers("wd", [0.1, 0.1], increasing=True), "duplicate", id="numbers-dup"
@@ -46,7 +48,9 @@ from advsamples import params as P
         pytest.param(lambda: P.check_numbers("e", [1, 2, 3], max_len=2), "at most 2", id="numbers-long"),
         pytest.param(lambda: P.check_bool("use_logits", 1), "must be true or false", id="bool-from-int"),
         pytest.param(lambda: P.check_choice("source", True, [0, 1, 2]), "not allowed", id="bool-as-choice"),
-        pytest.param(lambda: P.check_choice("flag", 1, [True, False]), "not allowed", id="int-as-bool-choice"),
+        pytest.param(
+            lambda: P.check_choice("flag", 1, [True, False]), "not allowed", id="int-as-bool-choice"
+        ),
         pytest.param(lambda: P.check_choices("t", [True], [0, 1]), "unknown item", id="bool-in-choices"),
         pytest.param(
             lambda: P.check_int("max_iter", 10**9, 1, 10_000, "keeps the run finite"),

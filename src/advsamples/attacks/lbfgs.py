@@ -70,6 +70,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+from tqdm.auto import tqdm
 
 from advsamples.attacks._blas import single_threaded_blas
 from advsamples.attacks._validate import (
@@ -245,6 +246,8 @@ def lbfgs_trace(
     bracket_steps: int = 6,
     max_iter: int = 100,
     clip: tuple[float, float] = (0.0, 1.0),
+    progress: bool = False,
+    desc: str = "L-BFGS",
 ) -> LBFGSResult:
     """Targeted box-constrained L-BFGS attack with the full record of its c search.
 
@@ -278,6 +281,9 @@ def lbfgs_trace(
         bracket_steps: most ×10 / ÷10 moves while bracketing, integer ``>= 0``.
         max_iter: L-BFGS-B iteration limit per optimisation, integer ``>= 1``.
         clip: the box ``(lo, hi)`` inputs live in.
+        progress: show a progress bar over the samples (:mod:`tqdm`, titled ``desc``). The model
+            is prepared (frozen, deep-copied to float64) once per call, whatever ``N``.
+        desc: the progress bar's title.
 
     Returns:
         An :class:`LBFGSResult`; at most ``1 + bracket_steps + search_steps`` optimisations are run
@@ -321,7 +327,7 @@ def lbfgs_trace(
         tried: list[list[Trial]] = [[] for _ in range(n)]
 
         with single_threaded_blas():  # SciPy's BLAS: one thread (see advsamples.attacks._blas)
-            for i in range(n):
+            for i in tqdm(range(n), desc=desc, unit="sample", disable=not progress, leave=False):
                 if bool(already[i]):
                     best[i] = 0.0
                     continue
@@ -380,6 +386,7 @@ def lbfgs(
     bracket_steps: int = 6,
     max_iter: int = 100,
     clip: tuple[float, float] = (0.0, 1.0),
+    progress: bool = False,
 ) -> torch.Tensor:
     """Targeted box-constrained L-BFGS adversarial examples (Szegedy et al. 2014, Sec. 4.1).
 
@@ -399,6 +406,7 @@ def lbfgs(
         bracket_steps=bracket_steps,
         max_iter=max_iter,
         clip=clip,
+        progress=progress,
     ).x_adv
 
 

@@ -39,9 +39,9 @@ from advsamples import papers
 from advsamples.attacks._validate import check_finite_nonneg
 from advsamples.attacks.fgsm import fgsm
 from advsamples.attacks.jsma import jsma
-from advsamples.attacks.lbfgs import LBFGSResult, gaussian_noise
+from advsamples.attacks.lbfgs import LBFGSResult, gaussian_noise, lbfgs_trace
 from advsamples.data import load_mnist
-from advsamples.experiments.lbfgs import attack, random_targets
+from advsamples.experiments.common import random_targets
 from advsamples.models import DISJOINT_MODELS
 from advsamples.plotting import finish
 
@@ -108,7 +108,7 @@ def craft_lbfgs(
 ) -> dict[str, LBFGSResult]:
     """Targeted L-BFGS samples of ``x`` toward ``target`` for every model (Szegedy's Table 2 rows)."""
     return {
-        key: attack(
+        key: lbfgs_trace(
             model,
             x,
             target,
