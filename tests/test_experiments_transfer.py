@@ -102,14 +102,16 @@ def test_correct_indices_are_correct_distinct_and_seeded() -> None:
 
 
 # --------------------------------------------------------------------------- attack wrapper, refinement
-def test_attack_matches_one_batched_call() -> None:
+def test_the_batched_attack_with_its_bar_matches_one_sample_at_a_time() -> None:
+    """The chapters call lbfgs_trace once on a batch, with its own bar (no wrapper loop)."""
     model = _linear()
     x = _inputs(3)
     target = (model(x).argmax(1) + 1) % CLASSES
-    one = L.attack(model, x, target, search_steps=3, progress=False)
-    ref = lbfgs_trace(model, x, target, search_steps=3)
-    assert torch.equal(one.x_adv, ref.x_adv) and torch.equal(one.success, ref.success)
-    assert one.tried == ref.tried
+    batched = lbfgs_trace(model, x, target, search_steps=3, progress=True)
+    singles = [lbfgs_trace(model, x[i : i + 1], target[i : i + 1], search_steps=3) for i in range(3)]
+    assert torch.equal(batched.x_adv, torch.cat([s.x_adv for s in singles]))
+    assert torch.equal(batched.success, torch.cat([s.success for s in singles]))
+    assert batched.tried == tuple(t for s in singles for t in s.tried)
 
 
 def test_search_refinement_is_a_decreasing_prefix_ending_at_the_result() -> None:
