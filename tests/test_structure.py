@@ -69,3 +69,13 @@ def code_lines(name: str) -> int:
 )
 def test_notebooks_are_thin_views(name: str) -> None:
     assert code_lines(name) <= 60, f"{name}.ipynb has {code_lines(name)} lines of code outside its parameters"
+
+
+@pytest.mark.parametrize("name", list(CHAPTER_MODULES))
+def test_no_cell_shows_a_path_of_the_build_machine(name: str) -> None:
+    """``rec.save()`` returns the results file's absolute path: a cell ending in it prints it."""
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            lines = [line for line in "".join(cell["source"]).splitlines() if line.strip()]
+            assert not lines or lines[-1].strip() != "rec.save()", f"{name}: end the cell with `rec.save();`"
