@@ -81,6 +81,16 @@ def test_result_round_trips_through_json_and_npz(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["arrays.npz", "result.json"]
 
 
+def test_a_loaded_result_keeps_the_order_of_its_dicts(tmp_path: Path) -> None:
+    """Sums over a dict's values depend on their order (floating point): a Result read from the
+    cache must iterate its dicts as the computed one did, or a rerun's rounding would differ."""
+    per = {"b": 0.1, "a": 0.2, "c": 0.3}
+    r = Result(0.0, "", per, np.array([1.0]), np.array([True]))
+    r.save(tmp_path / "r")
+    back = Result.load(tmp_path / "r")
+    assert list(back.per_eps) == ["b", "a", "c"]
+
+
 def test_object_arrays_are_refused() -> None:
     with pytest.raises(TypeError, match="object arrays"):
         Result(0.0, "", {}, np.array([{}], dtype=object), np.array([True]))

@@ -373,3 +373,24 @@ def test_craft_resumes_with_kept_adversarial_samples(tmp_path: Path, monkeypatch
     assert resumed.x_adv is not None and reference.x_adv is not None
     assert torch.equal(resumed.x_adv, reference.x_adv)
     assert torch.equal(resumed.distortion, reference.distortion)
+
+
+def test_a_saved_chunk_holds_only_its_own_attacks(tmp_path: Path) -> None:
+    """A chunk is a slice of the run's arrays; saved as is, torch would write the whole storage."""
+    n, k = 100_000, 10
+    big = {name: torch.zeros(n, dtype=torch.int64) for name in ("index", "source", "target", "iterations")}
+    c = jsma_runs.Crafted(
+        **{name: t[:k] for name, t in big.items()},
+        success=torch.zeros(n, dtype=torch.bool)[:k],
+        distortion=torch.zeros(n)[:k],
+        gamma=0.1,
+        budget=3,
+        n_features=4,
+        theta=1.0,
+        use_logits=True,
+    )
+    path = tmp_path / "chunk.pt"
+    jsma_runs._save(path, c)
+    assert path.stat().st_size < 20_000
+    back = jsma_runs._load(path)
+    assert back is not None and torch.equal(back.index, c.index) and len(back) == k

@@ -159,19 +159,8 @@ def test_every_chapter_has_a_module() -> None:
     assert sorted(CHAPTER_MODULES) == sorted(CHAPTERS)
 
 
-#: Chapters whose notebook still holds its logic (no ``Params`` yet): the tests below are expected to
-#: fail for them, strictly, so that converting one turns its xfail into a failure until it is removed.
-NOT_YET_CHAPTERS = {"transferability"}
-SHAPED = [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="no Params yet"))
-    if n in NOT_YET_CHAPTERS
-    else n
-    for n in CHAPTERS
-]
-
-
 @pytest.mark.parametrize("profile", ["quick", "paper"])
-@pytest.mark.parametrize("name", SHAPED)
+@pytest.mark.parametrize("name", CHAPTERS)
 def test_every_profile_builds_valid_params(profile: str, name: str) -> None:
     """A bad profile fails here, in the unit tests, not an hour into a build."""
     from advsamples.experiments import chapter_module
@@ -181,7 +170,7 @@ def test_every_profile_builds_valid_params(profile: str, name: str) -> None:
     assert params.profile == profile and module.Params.chapter == name
 
 
-@pytest.mark.parametrize("name", SHAPED)
+@pytest.mark.parametrize("name", CHAPTERS)
 def test_params_fields_are_the_parameters_cell(name: str) -> None:
     """Each notebook's parameters cell and its chapter's Params list the same names, in order,
     with the same defaults: a parameter is written in the cell and in Params, nowhere else."""

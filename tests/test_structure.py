@@ -14,8 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "src" / "advsamples" / "experiments"
 #: Modules every chapter may use: the shared pieces, and the JSMA runs both JSMA chapters read.
 SHARED = {"common", "jsma_runs"}
-#: Chapters whose notebook still holds its logic (see tests/test_profiles.py).
-NOT_YET = {"transferability"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -58,15 +56,7 @@ def code_lines(name: str) -> int:
     )
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="not yet a thin view"))
-        if n in NOT_YET
-        else n
-        for n in CHAPTER_MODULES
-    ],
-)
+@pytest.mark.parametrize("name", list(CHAPTER_MODULES))
 def test_notebooks_are_thin_views(name: str) -> None:
     assert code_lines(name) <= 60, f"{name}.ipynb has {code_lines(name)} lines of code outside its parameters"
 

@@ -226,7 +226,8 @@ class ChapterResult:
         with open(tmp / _ARRAYS, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]
         body["__arrays_sha256__"] = hashlib.sha256((tmp / _ARRAYS).read_bytes()).hexdigest()
-        (tmp / _FIELDS).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+        # insertion order kept: a loaded Result iterates its dicts as the computed one did
+        (tmp / _FIELDS).write_text(json.dumps(body, indent=1) + "\n")
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)  # a reader sees the old folder or the new one, never half of one

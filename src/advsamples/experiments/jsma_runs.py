@@ -200,7 +200,8 @@ def cache_key(
 
 
 def _save(path: Path, c: Crafted) -> None:
-    blob: dict[str, object] = {name: getattr(c, name) for name in _TENSORS}
+    # clone: a slice saved as is would carry its whole underlying storage (the full run's arrays)
+    blob: dict[str, object] = {name: getattr(c, name).clone() for name in _TENSORS}
     blob["meta"] = json.dumps(
         {
             "gamma": c.gamma,
@@ -211,7 +212,7 @@ def _save(path: Path, c: Crafted) -> None:
         }
     )
     if c.x_adv is not None:
-        blob["x_adv"] = c.x_adv
+        blob["x_adv"] = c.x_adv.clone()
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(blob, tmp)
     os.replace(tmp, path)  # atomic: a reader never sees half a file
