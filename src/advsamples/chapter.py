@@ -37,6 +37,7 @@ import json
 import math
 import os
 import shutil
+import time
 import typing
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -47,13 +48,16 @@ from typing import Any, ClassVar, Self, TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from .paths import results_dir
+from .artifacts import frozen, provenance, refuse
+from .paths import cache_dir
 
 __all__ = [
     "ChapterParams",
     "ChapterResult",
+    "add_resumed_seconds",
     "cache_root",
     "cached",
+    "last_provenance",
     "chunked",
     "digest",
     "param",
@@ -258,14 +262,34 @@ class ChapterResult:
 
 # --------------------------------------------------------------------------- cache
 def cache_root() -> Path:
-    """``results_dir()/cache``: every chapter's cache (git-ignored; a run regenerates it)."""
-    return results_dir() / "cache"
+    """:func:`advsamples.paths.cache_dir`: every chapter's cache (git-ignored for CI-sized runs;
+    a published profile's lives in ``results/<profile>/cache`` and is committed)."""
+    return cache_dir()
 
 
 def _entry(params: ChapterParams, version: int, models: Iterable[str], step: str) -> Path:
     fields = {k: v for k, v in params.as_dict().items() if k != "profile"}
     key = digest({"params": fields, "version": version, "models": sorted(models), "step": step})
     return cache_root() / params.chapter / f"{step}-{key}"
+
+
+#: Compute seconds of the chunks a run read back instead of computing (a resumed run's earlier
+#: sessions), added to the provenance of the result they end in.
+_RESUMED = [0.0]
+#: The provenance of each chapter's last result (read or computed) in this process.
+_PROVENANCE: dict[str, dict[str, Any]] = {}
+_PROVENANCE_FILE = "provenance.json"
+
+
+def add_resumed_seconds(seconds: float) -> None:
+    """Count ``seconds`` of earlier compute that a resumed step read back from its chunks."""
+    _RESUMED[0] += float(seconds)
+
+
+def last_provenance(chapter: str) -> dict[str, Any] | None:
+    """Provenance (commit, date, machine, device, threads, seconds) of ``chapter``'s result as
+    last read or computed by :func:`cached` in this process; ``None`` if none."""
+    return _PROVENANCE.get(chapter)
 
 
 def cached(
@@ -281,17 +305,46 @@ def cached(
 
     The entry is keyed by ``params`` (every field), the checkpoint keys ``models`` of the models
     the step uses, the chapter's format ``version`` and the ``step``'s name. A damaged entry is
-    reported, recomputed and replaced; a new entry is written atomically.
+    reported, recomputed and replaced; a new entry is written atomically, with the provenance of
+    the run that computed it (:func:`advsamples.artifacts.provenance`).
+
+    Raises:
+        ArtifactError: while a published profile's book is built (:func:`advsamples.artifacts.frozen`),
+            for a missing or damaged entry: published results are never recomputed.
     """
     folder = _entry(params, version, models, step)
     if folder.exists():
         try:
-            return result_type.load(folder)
+            result = result_type.load(folder)
         except ValueError as exc:
+            if frozen():
+                raise refuse(folder, f"damaged published result ({exc})", params.profile) from None
             warnings.warn(f"recomputing a damaged cache entry: {exc}", stacklevel=2)
-    result = compute()
+        else:
+            _remember(params, folder, step)
+            return result
+    if frozen():
+        raise refuse(folder, f"missing published result of chapter {params.chapter!r}", params.profile)
+    resumed, _RESUMED[0] = _RESUMED[0], 0.0
+    start = time.perf_counter()
+    try:
+        result = compute()
+        seconds = time.perf_counter() - start + _RESUMED[0]
+    finally:
+        _RESUMED[0] = resumed
     result.save(folder)
+    (folder / _PROVENANCE_FILE).write_text(json.dumps(provenance(seconds), indent=1) + "\n")
+    _remember(params, folder, step)
     return result
+
+
+def _remember(params: ChapterParams, folder: Path, step: str) -> None:
+    if step != "result":
+        return
+    try:
+        _PROVENANCE[params.chapter] = dict(json.loads((folder / _PROVENANCE_FILE).read_text()))
+    except (OSError, ValueError):
+        _PROVENANCE.pop(params.chapter, None)
 
 
 def chunked(
@@ -328,8 +381,14 @@ def chunked(
             path = folder / f"{a:09d}-{b:09d}.npz"
             part = _load_chunk(path)
             if part is None:
+                if frozen():
+                    raise refuse(path, "missing published chunk", params.profile)
+                started = time.perf_counter()
                 part = {k: np.asarray(v) for k, v in compute(a, b).items()}
                 _save_chunk(path, part)
+                path.with_suffix(".seconds").write_text(f"{time.perf_counter() - started:.3f}\n")
+            else:
+                add_resumed_seconds(_chunk_seconds(path))
             parts.append(part)
             bar.update(b - a)
     keys = list(parts[0])
@@ -343,6 +402,13 @@ def _save_chunk(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
     os.replace(tmp, path)
     path.with_suffix(".sha256").write_text(sha)
+
+
+def _chunk_seconds(path: Path) -> float:
+    try:
+        return float(path.with_suffix(".seconds").read_text())
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _load_chunk(path: Path) -> dict[str, np.ndarray] | None:

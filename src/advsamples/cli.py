@@ -1,4 +1,4 @@
-"""Command line: ``python -m advsamples {data,train,run,bench}``."""
+"""Command line: ``python -m advsamples {data,train,run,manifest,audit,bench}``."""
 
 from __future__ import annotations
 
@@ -62,8 +62,20 @@ def _train(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .runner import run_profile
 
-    seconds = run_profile(args.profile, args.only or None)
+    seconds = run_profile(args.profile, args.only or None, compute=args.compute, log_output=args.compute)
     print(f"[{args.profile}] all notebooks: {sum(seconds.values()):.0f} s")
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from .artifacts import frozen_env as with_env
+    from .artifacts import profile_env, verify_manifest, write_manifest
+
+    with with_env(profile_env(args.profile)):
+        if args.check:
+            print(f"[{args.profile}] {verify_manifest(args.profile)} artifacts match the manifest")
+        else:
+            print(f"[{args.profile}] wrote {write_manifest(args.profile)}")
     return 0
 
 
@@ -99,7 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="execute every chapter notebook of a profile with papermill")
     p.add_argument("--profile", default="quick", help="params/<profile>.yml (quick or paper)")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
+    p.add_argument(
+        "--compute",
+        action="store_true",
+        help="a published profile (paper) computes what is missing, resumably, instead of reading "
+        "its committed artifacts only (make paper)",
+    )
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("manifest", help="write (or --check) the manifest of a published profile's artifacts")
+    p.add_argument("--profile", default="paper", help="the published profile (default: paper)")
+    p.add_argument("--check", action="store_true", help="verify the files against the manifest instead")
+    p.set_defaults(func=_manifest)
 
     p = sub.add_parser("bench", help="benchmarks that print figures (speed, memory)")
     p.add_argument("what", choices=["jsma"], help="which benchmark")
@@ -120,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
+    from .artifacts import ArtifactError
     from .data import DataError
     from .models import CheckpointError
 
     try:
         return int(args.func(args))
-    except (ValueError, DataError, CheckpointError) as exc:
+    except (ValueError, DataError, CheckpointError, ArtifactError) as exc:
         # a user error: one line naming the flag, variable or file and the fix, no traceback
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -491,6 +491,10 @@ def _get(
     if path.exists() and not retrain:
         model, meta = _load(path, name, cfg)
     else:
+        from .artifacts import frozen, refuse
+
+        if frozen():
+            raise refuse(path, f"missing published checkpoint of {name} ({cfg.epochs} epochs)", schedule)
         m = _data.load_mnist()
         x_test, y_test = evaluation_set(name, m.x_test, m.y_test)
         model, seconds, history = train(

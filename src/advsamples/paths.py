@@ -10,7 +10,11 @@ project root           found from the working dir  ``ADVSAMPLES_ROOT``
 MNIST cache            ``<root>/data``             ``ADVSAMPLES_DATA``
 model checkpoints      ``<root>/checkpoints``      ``ADVSAMPLES_CHECKPOINTS``
 chapter results        ``<root>/results``          ``ADVSAMPLES_RESULTS``
+runs' cache            ``<results>/cache``         ``ADVSAMPLES_CACHE``
 =====================  ==========================  ==========================
+
+A published profile (the paper's) keeps its cache and checkpoints in ``results/<profile>/``
+instead (:func:`advsamples.artifacts.profile_env`); the runner sets the variables for it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["project_root", "data_dir", "checkpoint_dir", "results_dir"]
+__all__ = ["project_root", "data_dir", "checkpoint_dir", "results_dir", "cache_dir"]
 
 _MARKERS = ("_toc.yml", "pyproject.toml")
 
@@ -59,3 +63,9 @@ def checkpoint_dir() -> Path:
 def results_dir() -> Path:
     """Folder of chapter results (``$ADVSAMPLES_RESULTS`` or ``<root>/results``)."""
     return _dir("ADVSAMPLES_RESULTS", "results")
+
+
+def cache_dir() -> Path:
+    """Folder of the chapters' cached runs (``$ADVSAMPLES_CACHE`` or ``<results>/cache``)."""
+    value = os.environ.get("ADVSAMPLES_CACHE")
+    return Path(value).resolve() if value else results_dir() / "cache"

@@ -48,6 +48,7 @@ class Recorder:
         self.profile = profile
         self.params = to_jsonable(params)
         self.values: dict[str, Any] = {}
+        self.run_provenance: dict[str, Any] | None = None
 
     def __call__(self, key: str, value: Any, *, display: bool = False) -> None:
         """Record and glue ``value`` under ``key``.
@@ -69,21 +70,74 @@ class Recorder:
 
         glue(key, fig, display=False)
 
+    def provenance(self) -> None:
+        """Glue where the chapter's result comes from (``prov_commit``, ``prov_date``,
+        ``prov_machine``, ``prov_device``, ``prov_threads``, ``prov_minutes``): the provenance of the
+        run that computed it, as its cache entry records it (for a published profile, the
+        committed run, not this build). Kept apart from the results in the saved file."""
+        from myst_nb import glue
+
+        from .chapter import last_provenance
+
+        prov = last_provenance(self.chapter)
+        if prov is None:
+            raise ValueError(
+                f"chapter {self.chapter!r} has no run yet: call its run() before rec.provenance()"
+            )
+        self.run_provenance = dict(prov)
+        values = {
+            "prov_commit": prov["commit"],
+            "prov_date": prov["date"],
+            "prov_machine": prov["machine"],
+            "prov_device": prov["device"],
+            "prov_threads": prov["threads"],
+            "prov_minutes": prov["seconds"] / 60,
+        }
+        for key, value in values.items():
+            glue(key, value, display=False)
+
     def save(self) -> Path:
-        """Write ``results/<profile>/<chapter>.json`` (sorted keys, so that runs diff cleanly)."""
+        """Write ``results/<profile>/<chapter>.json`` (sorted keys, so that runs diff cleanly).
+
+        While a published profile's book is built (:func:`advsamples.artifacts.frozen`) the
+        committed file is not rewritten: the values glued now must equal it.
+
+        Raises:
+            ArtifactError: if they do not (the committed results and the book would disagree).
+        """
+        from .artifacts import frozen, refuse
+
         out = results_dir() / self.profile / f"{self.chapter}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "chapter": self.chapter,
             "profile": self.profile,
             "params": self.params,
             "results": self.values,
+            "provenance": self.run_provenance,
             "environment": {
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "python": platform.python_version(),
             },
         }
+        if frozen():
+            try:
+                committed = json.loads(out.read_text())
+            except (OSError, ValueError):
+                raise refuse(out, "missing published record", self.profile) from None
+            fresh = json.loads(json.dumps(payload))  # the JSON form of what this build glued
+            for part in ("params", "results"):
+                if committed.get(part) != fresh[part]:
+                    keys = sorted(
+                        k
+                        for k in set(committed.get(part) or {}) | set(fresh[part])
+                        if (committed.get(part) or {}).get(k) != fresh[part].get(k)
+                    )
+                    raise refuse(
+                        out, f"the book's {part} differ from the published record at {keys[:5]}", self.profile
+                    )
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         return out
 

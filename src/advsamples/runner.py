@@ -54,6 +54,11 @@ def load_profile(profile: str, root: Path | None = None) -> dict[str, Any]:
         known = sorted(p.stem for p in (root / "params").glob("*.yml"))
         raise ValueError(f"unknown profile={profile!r}; choose one of {known}")
     data = yaml.safe_load(path.read_text()) or {}
+    extra = sorted(set(data) - {"common", "notebooks", "publish"})
+    if extra:
+        raise ValueError(f"{path} has unknown top-level key(s) {extra}; use common, notebooks and publish")
+    if not isinstance(data.get("publish", False), bool):
+        raise ValueError(f"{path}: publish={data['publish']!r} must be true or false")
     unknown = set(data.get("notebooks") or {}) - set(chapter_order(root))
     if unknown:
         raise ValueError(f"{path} names notebooks that are not in _toc.yml: {sorted(unknown)}")
@@ -120,9 +125,18 @@ def load_timings(profile: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def run_profile(profile: str, only: list[str] | None = None, *, log_output: bool = False) -> dict[str, float]:
-    """Run the profile's notebooks (all, or ``only`` these) and return seconds per notebook."""
-    import papermill as pm
+def run_profile(
+    profile: str, only: list[str] | None = None, *, compute: bool = False, log_output: bool = False
+) -> dict[str, float]:
+    """Run the profile's notebooks (all, or ``only`` these) and return seconds per notebook.
+
+    A published profile (:func:`advsamples.artifacts.published`) keeps its cache and checkpoints
+    in ``results/<profile>/``. Without ``compute`` its notebooks read the committed artifacts
+    only: the manifest is verified first and nothing is recomputed (a missing or altered artifact
+    raises :class:`advsamples.artifacts.ArtifactError`). With ``compute`` (``make paper``) they
+    compute what is missing, resuming where an earlier run stopped.
+    """
+    from .artifacts import FROZEN_ENV, frozen_env, profile_env, published, verify_manifest
 
     root = project_root()
     order = chapter_order(root)
@@ -135,14 +149,42 @@ def run_profile(profile: str, only: list[str] | None = None, *, log_output: bool
     missing = sorted(set(selected) - set(order))
     if missing:
         raise ValueError(f"unknown notebook(s) {missing}; the book's chapters are {order}")
+    env = profile_env(profile)
+    read_only = published(profile) and not compute
+    if read_only:
+        with frozen_env(env):
+            n = verify_manifest(profile)
+        print(f"[{profile}] {n} published artifacts match their manifest; reading them, computing nothing")
+        env[FROZEN_ENV] = "1"
+    with frozen_env(env):
+        return _run_notebooks(profile, order, only, root, record_times=not read_only, log_output=log_output)
+
+
+def _run_notebooks(
+    profile: str,
+    order: list[str],
+    only: list[str] | None,
+    root: Path,
+    *,
+    record_times: bool,
+    log_output: bool,
+) -> dict[str, float]:
+    import papermill as pm
+
+    selected = only or order
     out_dir = root / "book" / "chapters"
     out_dir.mkdir(parents=True, exist_ok=True)
     timings_path = results_dir() / profile / "timings.json"
     timings: dict[str, Any] = load_timings(profile) or {}
     seconds: dict[str, float] = {}
-    for name in [n for n in order if n in selected]:
+    todo = [n for n in order if n in selected]
+    before = (timings.get("notebooks") or {}) if record_times else {}
+    for i, name in enumerate(todo):
         params = notebook_parameters(profile, name, root)
-        print(f"[{profile}] {name}: {params}", flush=True)
+        print(f"[{profile}] {i + 1}/{len(todo)} {name}: {params}", flush=True)
+        left = [float(t) for n in todo[i:] if isinstance(t := before.get(n), int | float)]
+        if record_times and len(left) == len(todo) - i:
+            print(f"[{profile}] about {sum(left) / 60:.0f} min left (as long as the last run)", flush=True)
         start = time.perf_counter()
         final = out_dir / f"{name}.ipynb"
         # executed outside book/ (the book's sources), then moved in whole on success
@@ -163,6 +205,8 @@ def run_profile(profile: str, only: list[str] | None = None, *, log_output: bool
             partial.unlink(missing_ok=True)
         seconds[name] = time.perf_counter() - start
         print(f"[{profile}] {name}: {seconds[name]:.0f} s", flush=True)
+        if not record_times:
+            continue  # a book built from published artifacts times nothing but itself
         timings.setdefault("notebooks", {})[name] = round(seconds[name], 1)
         timings["machine"] = {
             "cpus": os.cpu_count(),

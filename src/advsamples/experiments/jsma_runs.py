@@ -21,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,9 +34,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from advsamples import models as M
+from advsamples.artifacts import frozen, refuse
 from advsamples.attacks.jsma import jsma_budget, jsma_trace
+from advsamples.chapter import add_resumed_seconds
 from advsamples.experiments.common import CLASSES, other_targets
-from advsamples.paths import results_dir
+from advsamples.paths import cache_dir as _cache_root
 
 __all__ = [
     "CLASSES",
@@ -161,8 +164,9 @@ def _state_digest(model: nn.Module) -> str:
 
 
 def cache_dir() -> Path:
-    """``results_dir()/cache/jsma``: the attack cache (git-ignored; the notebooks regenerate it)."""
-    d = results_dir() / "cache" / "jsma"
+    """``cache_dir()/jsma``: the attack cache (git-ignored for CI-sized runs; a published profile
+    commits its runs' compact per-attack arrays)."""
+    d = _cache_root() / "jsma"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -199,7 +203,17 @@ def cache_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _save(path: Path, c: Crafted) -> None:
+def _seconds(path: Path) -> float:
+    """The compute seconds a saved chunk records (0 for chunks saved before they were recorded)."""
+    try:
+        return float(
+            json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"]).get("seconds", 0.0)
+        )
+    except Exception:
+        return 0.0
+
+
+def _save(path: Path, c: Crafted, seconds: float | None = None) -> None:
     # clone: a slice saved as is would carry its whole underlying storage (the full run's arrays)
     blob: dict[str, object] = {name: getattr(c, name).clone() for name in _TENSORS}
     blob["meta"] = json.dumps(
@@ -210,6 +224,7 @@ def _save(path: Path, c: Crafted) -> None:
             "theta": c.theta,
             "use_logits": c.use_logits,
         }
+        | ({} if seconds is None else {"seconds": round(seconds, 3)})
     )
     if c.x_adv is not None:
         blob["x_adv"] = c.x_adv.clone()
@@ -321,19 +336,31 @@ def craft(
         hit = _load(path) if path.exists() else None
         if hit is not None and hit.gamma >= g:
             if not keep_adv:
+                add_resumed_seconds(_seconds(path))  # the run's compute counts for whoever reads it
                 return truncate(replace(hit, x_adv=None), g)
             if hit.x_adv is not None and jsma_budget(n_features, g) == hit.budget:
+                add_resumed_seconds(_seconds(path))
                 return replace(hit, gamma=g)
+        if frozen():
+            raise refuse(
+                path,
+                "missing or damaged published JSMA run" if path.exists() else "missing published JSMA run",
+            )
         parts_dir = chunk_dir(key, jsma_budget(n_features, g), per, keep_adv)
     rows, targets = other_targets(y, classes)
     parts: list[Crafted] = []
+    run_seconds: list[float] = []  # compute seconds of each chunk (read back for resumed ones)
     bar = tqdm(total=len(rows), desc=desc, unit="attack", disable=not progress)
     try:
         for a in range(0, len(rows), per):
             r, t = rows[a : a + per], targets[a : a + per]
             part_path = None if parts_dir is None else parts_dir / f"{a:09d}-{a + len(r):09d}.pt"
             part = _load(part_path) if part_path is not None and part_path.exists() else None
-            if part is None or len(part) != len(r):
+            if part is not None and len(part) == len(r) and part_path is not None:
+                run_seconds.append(_seconds(part_path))
+                add_resumed_seconds(run_seconds[-1])
+            else:
+                started = time.perf_counter()
                 res = jsma_trace(
                     model,
                     x[r],
@@ -358,8 +385,9 @@ def craft(
                     use_logits=bool(use_logits),
                     x_adv=res.x_adv.cpu() if keep_adv else None,
                 )
+                run_seconds.append(time.perf_counter() - started)
                 if part_path is not None:
-                    _save(part_path, part)
+                    _save(part_path, part, seconds=run_seconds[-1])
             parts.append(part)
             bar.update(len(r))
     finally:
@@ -368,7 +396,7 @@ def craft(
     if path is not None:
         old = _load(path) if path.exists() else None
         if old is None or old.gamma <= g:  # keep the run at the largest budget
-            _save(path, out)
+            _save(path, out, seconds=sum(run_seconds))
         if parts_dir is not None:
             shutil.rmtree(parts_dir, ignore_errors=True)  # the whole run is saved: chunks are spent
     return out

@@ -2,8 +2,9 @@
 software, the models' training times, and a small JSMA benchmark measured here.
 
 :class:`Params` holds the page's parameters (validated on construction); :func:`run` reads the
-pipeline's ``timings.json`` files and the checkpoints' records and runs the benchmark
-(:func:`advsamples.bench.bench_jsma_test_set`) — it measures this build, so it is not cached;
+pipeline's ``timings.json`` files and the checkpoints' records and the benchmark
+(:func:`advsamples.bench.bench_jsma_test_set`, measured by the run that computes the profile's
+results and cached with them);
 :func:`glue_values` gives the numbers the prose quotes; :func:`timings_table`,
 :func:`training_table`, :func:`bench_report` and :func:`environment_table` are what the page shows.
 Paths are shown relative to the project root (:func:`display_path`), never as absolute paths of
@@ -30,13 +31,14 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="IProgress not found")
     from advsamples import models as M
     from advsamples import runner
-    from advsamples.chapter import ChapterParams, ChapterResult, param
+    from advsamples.chapter import ChapterParams, ChapterResult, cached, param
     from advsamples.params import check_count
     from advsamples.paths import project_root, results_dir
 
 __all__ = [
     "MEASURED_KEYS",
     "PROFILES",
+    "Bench",
     "Params",
     "Result",
     "bench_report",
@@ -133,19 +135,37 @@ def _finite_or_none(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in d.items()}
 
 
+@dataclass(frozen=True)
+class Bench(ChapterResult):
+    """The JSMA benchmark's figures (:func:`advsamples.bench.bench_jsma_test_set`)."""
+
+    figures: dict[str, Any]
+
+
 def run(params: Params, *, progress: bool = True) -> Result:
-    """Read the timings and the checkpoints' records and run the JSMA benchmark (not cached:
-    the page measures this build). ``progress`` is accepted for the shape every chapter shares;
-    the page shows no progress bar."""
+    """Read the timings and the checkpoints' records, and the JSMA benchmark: measured by the
+    run that computes the profile's results and cached with them (a published profile's book
+    shows the benchmark of its committed run, not of the machine that builds the book).
+    ``progress`` is accepted for the shape every chapter shares; the page shows no progress bar."""
     timings = {p: runner.load_timings(p) for p in PROFILES}
     chapters = [c for c in runner.chapter_order() if c != "runrecord"]
     infos = [M.model_info(name, params.schedule) for name in M.MODEL_NAMES]
     from advsamples.bench import bench_jsma_test_set  # imported here: it loads the JSMA machinery
 
     del progress  # the benchmark's bar would time itself; the page never showed one
-    bench = bench_jsma_test_set(
-        params.bench_samples, schedule=params.schedule, threads=torch.get_num_threads()
-    )
+    bench = cached(
+        params,
+        Bench,
+        lambda: Bench(
+            _finite_or_none(
+                bench_jsma_test_set(
+                    params.bench_samples, schedule=params.schedule, threads=torch.get_num_threads()
+                )
+            )
+        ),
+        version=1,
+        models=[M.model_info("lenet_paper", params.schedule).key],
+    ).figures
     cpus = (timings[params.profile] or {}).get("machine", {}).get("cpus")
     environment = {
         "python": platform.python_version(),
@@ -167,7 +187,7 @@ def run(params: Params, *, progress: bool = True) -> Result:
         train_seconds=[float(i.train_seconds) for i in infos],
         train_threads=[int(i.threads) for i in infos],
         paper_epochs=[M.SCHEDULES["paper"][name] for name in M.MODEL_NAMES],
-        bench=_finite_or_none(bench),
+        bench=bench,
         environment=environment,
         torch_version=torch.__version__,
     )
