@@ -1,12 +1,17 @@
-# advsamples: `make book` (set-up, data, models, every notebook through papermill, HTML book)
-#             `make test` (ruff on code and notebooks, mypy, unit tests, nbval over every notebook).
-PROFILE ?= quick
+# advsamples: `make book` (set-up, data, every notebook through papermill, HTML book)
+#             `make test` (ruff on code and notebooks, mypy, unit tests, a small audit, nbval).
+# The book's default profile is the published paper profile: its results are committed under
+# results/paper/ and `make book` reads them (recomputing nothing). `make book PROFILE=quick`
+# recomputes everything at CI size; `make paper` recomputes the paper profile (hours on a CPU).
+PROFILE ?= paper
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+# yes when params/$(PROFILE).yml says `publish: true`
+PUBLISHED := $(shell grep -qx 'publish: true' params/$(PROFILE).yml 2>/dev/null && echo yes)
 
-.PHONY: setup data models notebooks book test unit nbval lint bench clean
+.PHONY: setup data models notebooks book paper manifest audit audit-small test unit nbval lint bench clean
 
 setup: $(STAMP)
 
@@ -22,14 +27,38 @@ data: setup
 	$(PY) -m advsamples data
 
 models: data
-	$(PY) -m advsamples train --schedule $$($(PY) -c "import yaml;print(yaml.safe_load(open('params/$(PROFILE).yml'))['common']['schedule'])")
+	$(PY) -m advsamples train --profile $(PROFILE)
 
+# A published profile's notebooks read its committed artifacts (checked against the manifest
+# first); any other profile trains its models and computes everything.
+ifeq ($(PUBLISHED),yes)
+notebooks: data
+	$(PY) -m advsamples run --profile $(PROFILE)
+else
 notebooks: models
 	$(PY) -m advsamples run --profile $(PROFILE)
+endif
 
 book: notebooks
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "book: $(CURDIR)/_build/html/index.html"
+
+# The paper run: every chapter at the papers' scale, resumable (killed, it loses at most one
+# chunk), then the manifest of what it made. Commit results/paper/ afterwards.
+paper: data
+	$(PY) -m advsamples train --profile paper
+	$(PY) -m advsamples run --profile paper --compute
+	$(PY) -m advsamples manifest --profile paper
+
+manifest: setup
+	$(PY) -m advsamples manifest --profile paper
+
+# Re-craft a seeded sample of the committed paper results and count exact agreements.
+audit: data
+	$(PY) -m advsamples audit --profile paper
+
+audit-small: data
+	$(PY) -m advsamples audit --profile paper --small
 
 unit: data
 	$(PY) -m pytest
@@ -37,7 +66,7 @@ unit: data
 nbval: data
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks
 
-test: lint unit nbval
+test: lint unit audit-small nbval
 
 # ruff reads the notebooks too; mypy checks the package (its settings are in pyproject.toml).
 lint: setup
@@ -45,7 +74,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests notebooks
 	$(VENV)/bin/mypy
 
-bench: models
+bench: data
 	$(PY) -m advsamples bench jsma
 
 clean:

@@ -68,6 +68,8 @@ def _result(**overrides: Any) -> C.Result:
         grid_labels=np.array([3, 7]),
         grid_pred=np.array([3, 7, 5, 7]),
         grid_conf=np.array([0.99, 0.9, 0.8, 0.6], dtype=np.float32),
+        sample_pred=np.array([[1, 2], [3, -1]], dtype=np.int16),
+        sample_conf=np.array([[0.9, 0.8], [0.7, np.nan]], dtype=np.float32),
     )
     values.update(overrides)
     return C.Result(**values)

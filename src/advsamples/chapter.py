@@ -343,8 +343,17 @@ def _remember(params: ChapterParams, folder: Path, step: str) -> None:
         return
     try:
         _PROVENANCE[params.chapter] = dict(json.loads((folder / _PROVENANCE_FILE).read_text()))
-    except (OSError, ValueError):
-        _PROVENANCE.pop(params.chapter, None)
+    except (OSError, ValueError):  # an entry cached before provenance was recorded
+        unknown = "unknown (cached before provenance was recorded)"
+        _PROVENANCE[params.chapter] = {
+            "commit": unknown,
+            "date": unknown,
+            "machine": unknown,
+            "device": unknown,
+            "threads": 0,
+            "torch": unknown,
+            "seconds": math.nan,
+        }
 
 
 def chunked(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -47,16 +47,27 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from . import models
+    from .artifacts import frozen_env, profile_env
+    from .runner import load_profile
 
     torch.set_num_threads(_threads(args))
     names = args.models or list(models.MODEL_NAMES)
+    schedule, env = args.schedule, {}
+    if args.profile is not None:
+        schedule = (load_profile(args.profile).get("common") or {}).get("schedule", "quick")
+        env = profile_env(args.profile)  # a published profile trains into results/<profile>/
+    with frozen_env(env):
+        _train_models(models, names, schedule)
+    return 0
+
+
+def _train_models(models: Any, names: list[str], schedule: str) -> None:
     for name in names:
-        info = models.model_info(name, args.schedule)
+        info = models.model_info(name, schedule)
         print(
             f"{name:14s} epochs={info.config.epochs:<4d} test accuracy={info.test_accuracy:.4f} "
             f"trained in {info.train_seconds:.0f} s ({info.threads} threads)  {info.path}"
         )
-    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -76,6 +87,31 @@ def _manifest(args: argparse.Namespace) -> int:
             print(f"[{args.profile}] {verify_manifest(args.profile)} artifacts match the manifest")
         else:
             print(f"[{args.profile}] wrote {write_manifest(args.profile)}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import torch
+
+    from .audit import audit, format_audit
+
+    torch.set_num_threads(_threads(args))
+    small = args.small
+    checks = audit(
+        args.profile,
+        checkpoints=4 if small else None,
+        jsma=args.jsma if args.jsma is not None else (10 if small else 500),
+        fgsm=args.fgsm if args.fgsm is not None else (10 if small else 500),
+        lbfgs=args.lbfgs if args.lbfgs is not None else (2 if small else 30),
+        seed=args.seed,
+        log=lambda line: print(line, flush=True),
+    )
+    print(format_audit(checks))
+    bad = [c.what for c in checks if not c.passed]
+    if bad:
+        print(f"audit: {', '.join(bad)} disagree with the committed results", file=sys.stderr)
+        return 1
+    print(f"audit: every re-derived result agrees exactly with the committed {args.profile} results")
     return 0
 
 
@@ -101,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", nargs="*", help="model names (default: all)")
     p.add_argument("--schedule", default="quick", help="epochs schedule: quick or paper")
     p.add_argument(
+        "--profile",
+        default=None,
+        help="train a profile's models (its schedule; a published profile's go to results/<profile>/)",
+    )
+    p.add_argument(
         "--threads",
         type=_positive_int,
         default=None,
@@ -123,6 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="paper", help="the published profile (default: paper)")
     p.add_argument("--check", action="store_true", help="verify the files against the manifest instead")
     p.set_defaults(func=_manifest)
+
+    p = sub.add_parser(
+        "audit", help="re-derive a seeded sample of the published results and count agreements"
+    )
+    p.add_argument("--profile", default="paper", help="the published profile (default: paper)")
+    p.add_argument("--small", action="store_true", help="the size make test runs (under a minute)")
+    p.add_argument("--jsma", type=_positive_int, default=None, help="JSMA attacks to re-craft")
+    p.add_argument("--fgsm", type=_positive_int, default=None, help="FGSM digits to re-craft")
+    p.add_argument("--lbfgs", type=_positive_int, default=None, help="L-BFGS attacks to re-craft")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw of what is re-derived")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads")
+    p.set_defaults(func=_audit)
 
     p = sub.add_parser("bench", help="benchmarks that print figures (speed, memory)")
     p.add_argument("what", choices=["jsma"], help="which benchmark")

@@ -52,6 +52,7 @@ __all__ = [
     "config_for",
     "evaluate",
     "get_model",
+    "load_checkpoint",
     "model_info",
     "training_data",
     "MODEL_KEYS",
@@ -443,6 +444,25 @@ def _load(path: Path, name: str, cfg: TrainConfig) -> tuple[nn.Module, dict[str,
     if meta.get("key") != cfg.key():
         raise CheckpointError(f"checkpoint {path} was written for another configuration. {fix}")
     return model.eval(), meta
+
+
+def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The model saved at ``path`` (any checkpoint of the study) and its record (name, config,
+    test accuracy, training time and threads), checked as :func:`get_model` checks it.
+
+    Raises:
+        CheckpointError: if the file is unreadable or its record does not match its weights.
+    """
+    try:
+        meta = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
+        config = dict(meta["config"])
+        config["hidden"] = tuple(config.get("hidden", ()))
+        cfg = TrainConfig(**config)
+    except Exception as exc:
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(exc).__name__}: {_reason(exc)})"
+        ) from exc
+    return _load(path, str(meta["name"]), cfg)
 
 
 def _atomic_save(path: Path, blob: dict[str, Any]) -> None:

@@ -63,6 +63,8 @@ from advsamples.params import (
 from advsamples.plotting import digit_grid, finish
 
 __all__ = [
+    "BATCH",
+    "sample_outcome",
     "FINE_GRID",
     "MAX_SEED",
     "AttackStats",
@@ -429,7 +431,7 @@ _MAX_BUDGETS = 51
 _MAX_DECAYS = 8
 _MAX_DECAY = 100.0
 _TEN_CLASS = [m for m in M.MODEL_NAMES if m != "logreg_3v7"]
-_VERSION = 1
+_VERSION = 2  # 2: per-sample predictions at the table's budget (the audit's record)
 G = papers.GOODFELLOW
 
 
@@ -557,6 +559,8 @@ class Result(ChapterResult):
     grid_labels: np.ndarray
     grid_pred: np.ndarray
     grid_conf: np.ndarray
+    sample_pred: np.ndarray
+    sample_conf: np.ndarray
 
     def __post_init__(self) -> None:
         # The JSON of a result writes a non-finite float as a string ("nan"); read it back as one.
@@ -723,7 +727,37 @@ def _compute(params: Params, models: Sequence[str], progress: bool) -> Result:
         grid_labels=gy.cpu().numpy(),
         grid_pred=gpred.cpu().numpy(),
         grid_conf=gconf.cpu().numpy(),
+        **_sample_record(sets, names, p.table_eps),
     )
+
+
+def _sample_record(
+    sets: Mapping[str, tuple[nn.Module, torch.Tensor, torch.Tensor]], names: Sequence[str], eps: float
+) -> dict[str, np.ndarray]:
+    """``sample_pred`` and ``sample_conf``: each model's prediction and its confidence on the FGSM
+    sample of each of its digits at ``eps`` (rows: ``names``; -1 and NaN past a model's own digits),
+    the per-attack record that ``make audit`` re-crafts."""
+    width = max(len(sets[n][1]) for n in names)
+    pred = np.full((len(names), width), -1, dtype=np.int16)
+    conf = np.full((len(names), width), np.nan, dtype=np.float32)
+    for i, n in enumerate(names):
+        pr, cf = sample_outcome(*sets[n], eps)
+        pred[i, : len(pr)] = pr.cpu().numpy()
+        conf[i, : len(cf)] = cf.cpu().numpy()
+    return {"sample_pred": pred, "sample_conf": conf}
+
+
+def sample_outcome(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prediction and confidence of ``model`` on the untargeted FGSM samples of ``(x, y)`` at
+    ``eps``, computed in the chapter's batches (the audit recomputes a whole batch, so that its
+    answer is bit for bit the chapter's)."""
+    return _predict(model, _fgsm_batched(model, x, y, eps))
+
+
+#: Samples per FGSM batch (the unit the audit recomputes).
+BATCH = _BATCH
 
 
 # --------------------------------------------------------------------------- phrases

@@ -64,6 +64,8 @@ from advsamples.params import (
 from advsamples.plotting import finish
 
 __all__ = [
+    "MainRuns",
+    "main_runs",
     "CLASSES",
     "MAX_EPOCHS",
     "MAX_EPOCHS_LIST",
@@ -531,19 +533,27 @@ def _setting(d: Mapping[str, Any]) -> Setting:
     return Setting(**{**d, "summary": Summary(**d["summary"])})
 
 
-def _compute(params: Params, progress: bool) -> Result:
+@dataclass(frozen=True)
+class MainRuns:
+    """The chapter's one run per set: the model, its checkpoint record, the digits drawn from each
+    set (indices into it) and each set's :class:`Crafted` run at ``run_gamma`` (attack ``i`` is
+    digit ``i // 9`` toward its ``i % 9``-th other class)."""
+
+    model: nn.Module
+    info: M.TrainedInfo
+    indices: dict[str, torch.Tensor]
+    runs: dict[str, Crafted]
+
+
+def main_runs(params: Params, *, progress: bool = False) -> MainRuns:
+    """The chapter's one JSMA run per set (from the attack cache when it holds them)."""
     from advsamples.data import paper_sets
 
     p = params
     data = paper_sets()
     net, info = load_model(p.model, p.schedule)
-    v: dict[str, Any] = {"epochs": info.config.epochs, "test_accuracy": info.test_accuracy}
-    n_features = math.prod(data["test"][0].shape[1:])
-    v["n_features"] = n_features
-    budget = jsma_budget(n_features, p.gamma)
-    v["budget_pairs"] = budget
     idx = {s: sample_indices(len(data[s][0]), p.n_samples, p.seed) for s in p.sets}
-    big = {
+    runs = {
         s: craft(
             net,
             data[s][0][idx[s]],
@@ -556,6 +566,21 @@ def _compute(params: Params, progress: bool) -> Result:
         )
         for s in p.sets
     }
+    return MainRuns(net, info, idx, runs)
+
+
+def _compute(params: Params, progress: bool) -> Result:
+    from advsamples.data import paper_sets
+
+    p = params
+    data = paper_sets()
+    main = main_runs(p, progress=progress)
+    net, info, idx, big = main.model, main.info, main.indices, main.runs
+    v: dict[str, Any] = {"epochs": info.config.epochs, "test_accuracy": info.test_accuracy}
+    n_features = math.prod(data["test"][0].shape[1:])
+    v["n_features"] = n_features
+    budget = jsma_budget(n_features, p.gamma)
+    v["budget_pairs"] = budget
     runs = {s: truncate(big[s], p.gamma) for s in p.sets}
     summ = {s: summarize(runs[s]) for s in p.sets}
     pooled = concat([runs[s] for s in p.sets])

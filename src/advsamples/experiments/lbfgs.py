@@ -61,6 +61,7 @@ from advsamples.params import check_choice, check_choices, check_count, check_in
 from advsamples.plotting import finish
 
 __all__ = [
+    "attacked_samples",
     "MAX_SEED",
     "MODEL_KEYS",
     "SZEGEDY_KEYS",
@@ -235,6 +236,16 @@ def decode_result(arrays: Mapping[str, np.ndarray]) -> tuple[LBFGSResult, float]
     return result, float(np.sum(arrays["seconds"]))
 
 
+def attacked_samples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_samples: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(indices, targets)``: the ``n_samples`` images of ``(x, y)`` the chapter attacks on
+    ``model`` (the first it classifies correctly in one seeded permutation) and their targets
+    (drawn once per image of ``x``, uniformly among the nine other classes, whatever the model)."""
+    idx = correct_indices(model, x, y, n_samples, seed)
+    return idx, random_targets(y, seed)[idx]
+
+
 def attack_models(
     models: Mapping[str, nn.Module],
     x: torch.Tensor,
@@ -256,11 +267,10 @@ def attack_models(
     to checkpoint key) each model's attack is saved in chunks of :data:`CHUNK` samples
     (:func:`advsamples.chapter.chunked`), so a killed run resumes; the result is the same.
     """
-    targets = random_targets(y, seed)
     out: dict[str, ModelAttack] = {}
     for key, model in models.items():
-        idx = correct_indices(model, x, y, n_samples, seed)
-        xs, ts = x[idx], targets[idx]
+        idx, ts = attacked_samples(model, x, y, n_samples, seed)
+        xs = x[idx]
 
         def compute(
             a: int,
@@ -432,6 +442,8 @@ class Result(ChapterResult):
             for the same target and over the nearest target, and the mean excess ``L-BFGS / exact - 1``.
         alt: the weight-decay experiment: ``alt_key``, ``alt_err``, ``alt_dist``, ``ref_err``, ``ref_dist``.
         grid_*: the grid's images, labels, targets and the grid model's probabilities.
+        attack_success, attack_distortion, attack_c: ``(models, n_samples)``, every attack's
+            outcome (rows in ``models`` order): the per-attack record ``make audit`` re-crafts.
     """
 
     settings: dict[str, Any]
@@ -446,6 +458,9 @@ class Result(ChapterResult):
     grid_target: np.ndarray
     grid_p_clean: np.ndarray
     grid_p_adv: np.ndarray
+    attack_success: np.ndarray
+    attack_distortion: np.ndarray
+    attack_c: np.ndarray
 
 
 def _row(
@@ -533,6 +548,9 @@ def _compute(params: Params, progress: bool, checkpoints: Mapping[str, str]) -> 
         grid_target=g.target[:k].numpy(),
         grid_p_clean=p_clean.numpy(),
         grid_p_adv=p_adv.numpy(),
+        attack_success=np.stack([runs[k].result.success.numpy() for k in params.models]),
+        attack_distortion=np.stack([runs[k].result.distortion.numpy() for k in params.models]),
+        attack_c=np.stack([runs[k].result.c.numpy() for k in params.models]),
     )
 
 
@@ -544,7 +562,7 @@ def run(params: Params, *, progress: bool = True) -> Result:
         params,
         Result,
         lambda: _compute(params, progress, checkpoints),
-        version=1,
+        version=2,  # 2: the per-attack record
         models=list(checkpoints.values()),
     )
 

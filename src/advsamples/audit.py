@@ -1,0 +1,193 @@
+"""``make audit``: re-derive a seeded random sample of a published profile's results from its
+committed checkpoints, and count how many agree *exactly* with what is committed.
+
+- **checkpoints**: every committed checkpoint's test accuracy, evaluated again;
+- **JSMA**: attacks drawn from the JSMA chapter's committed runs (each sample of the paper's three
+  sets toward each other class), crafted again one by one;
+- **FGSM**: digits drawn from the FGSM chapter's per-sample record (each model's prediction and
+  confidence on its FGSM sample at the table's budget), the batch holding each crafted again;
+- **L-BFGS**: attacks drawn from the L-BFGS chapter's per-attack record (success, distortion and
+  the penalty weight c that the search settled on), crafted again.
+
+It reads the committed artifacts only (frozen: nothing missing is recomputed) after checking them
+against the manifest, so a change to an attack that changes its answers shows here even when
+nobody reruns the paper profile. ``make test`` runs it at a small size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .artifacts import FROZEN_ENV, frozen_env, profile_env, verify_manifest
+
+__all__ = ["Check", "audit", "format_audit"]
+
+
+@dataclass
+class Check:
+    """One kind of check: how many were re-derived, how many agree exactly, and the first few
+    disagreements in words."""
+
+    what: str
+    checked: int = 0
+    agree: int = 0
+    seconds: float = 0.0
+    disagreements: list[str] = field(default_factory=list)
+
+    def add(self, ok: bool, detail: str) -> None:
+        self.checked += 1
+        self.agree += int(ok)
+        if not ok and len(self.disagreements) < 5:
+            self.disagreements.append(detail)
+
+    @property
+    def passed(self) -> bool:
+        return self.checked > 0 and self.agree == self.checked
+
+
+def _draw(n_total: int, k: int, rng: np.random.Generator) -> list[int]:
+    return sorted(rng.choice(n_total, size=min(k, n_total), replace=False).tolist())
+
+
+def _checkpoints(check: Check, limit: int | None, rng: np.random.Generator) -> None:
+    from . import models as M
+    from .data import load_mnist
+    from .paths import checkpoint_dir
+
+    paths = sorted(checkpoint_dir().glob("*.pt"))
+    if limit is not None:
+        paths = [paths[i] for i in _draw(len(paths), limit, rng)]
+    mnist = load_mnist()
+    for path in paths:
+        model, meta = M.load_checkpoint(path)
+        x, y = M.evaluation_set(str(meta["name"]), mnist.x_test, mnist.y_test)
+        acc = M.evaluate(model, x, y)
+        check.add(acc == meta["test_accuracy"], f"{path.name}: {acc!r} against {meta['test_accuracy']!r}")
+
+
+def _jsma(check: Check, profile: str, k: int, rng: np.random.Generator) -> None:
+    from .attacks.jsma import jsma_trace
+    from .data import paper_sets
+    from .experiments import jsma as J
+
+    p = J.Params.from_profile(profile)
+    main = J.main_runs(p)
+    data = paper_sets()
+    flat = [(s, i) for s, run in main.runs.items() for i in range(len(run))]
+    for j in _draw(len(flat), k, rng):
+        s, i = flat[j]
+        run = main.runs[s]
+        digit = int(main.indices[s][i // (J.CLASSES - 1)])
+        res = jsma_trace(
+            main.model,
+            data[s][0][digit][None],
+            run.target[i][None],
+            theta=run.theta,
+            gamma=run.gamma,
+            use_logits=run.use_logits,
+        )
+        got = (bool(res.success[0]), int(res.iterations[0]), float(res.distortion[0]))
+        want = (bool(run.success[i]), int(run.iterations[i]), float(run.distortion[i]))
+        check.add(got == want, f"{s} digit {digit} → {int(run.target[i])}: {got} against {want}")
+
+
+def _fgsm(check: Check, profile: str, k: int, rng: np.random.Generator) -> None:
+    from .data import load_mnist
+    from .experiments import fgsm as F
+
+    p = F.Params.from_profile(profile)
+    result = F.run(p, progress=False)
+    sets = F.attack_sets(result.names, p.schedule, p.n_samples, p.seed, mnist=load_mnist())
+    flat = [(n, i) for n in result.names for i in range(len(sets[n][1]))]
+    for j in _draw(len(flat), k, rng):
+        name, i = flat[j]
+        model, x, y = sets[name]
+        a = i // F.BATCH * F.BATCH  # the batch the chapter crafted this digit in
+        pred, conf = F.sample_outcome(model, x[a : a + F.BATCH], y[a : a + F.BATCH], result.table_eps)
+        row = result.row(name)
+        want_pred, want_conf = int(result.sample_pred[row, i]), float(result.sample_conf[row, i])
+        got_pred, got_conf = int(pred[i - a]), float(conf[i - a])
+        check.add(
+            got_pred == want_pred and got_conf == want_conf,
+            f"{name} digit {i}: {got_pred} ({got_conf!r}) against {want_pred} ({want_conf!r})",
+        )
+
+
+def _lbfgs(check: Check, profile: str, k: int, rng: np.random.Generator) -> None:
+    from .attacks.lbfgs import lbfgs_trace
+    from .data import load_mnist
+    from .experiments import lbfgs as L
+
+    p = L.Params.from_profile(profile)
+    result = L.run(p, progress=False)
+    mnist = load_mnist()
+    flat = [(m, i) for m in range(len(p.models)) for i in range(result.attack_success.shape[1])]
+    nets: dict[str, torch.nn.Module] = {}
+    for j in _draw(len(flat), k, rng):
+        m, i = flat[j]
+        key = p.models[m]
+        net = nets.setdefault(key, L.load_model(key, p.schedule))
+        idx, targets = L.attacked_samples(net, mnist.x_test, mnist.y_test, p.n_samples, p.seed)
+        res = lbfgs_trace(net, mnist.x_test[idx[i : i + 1]], targets[i : i + 1], **p.search(), progress=False)
+        want = (
+            bool(result.attack_success[m, i]),
+            float(result.attack_distortion[m, i]),
+            float(result.attack_c[m, i]),
+        )
+        got = (bool(res.success[0]), float(res.distortion[0]), float(res.c[0]))
+        same = want[0] == got[0] and all(
+            a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(want[1:], got[1:], strict=True)
+        )
+        check.add(same, f"{key} sample {i}: {got} against {want}")
+
+
+def audit(
+    profile: str = "paper",
+    *,
+    checkpoints: int | None = None,
+    jsma: int = 200,
+    fgsm: int = 200,
+    lbfgs: int = 20,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> list[Check]:
+    """Re-derive a seeded random sample of ``profile``'s committed results (``checkpoints``
+    checkpoints, all if ``None``; ``jsma``, ``fgsm`` and ``lbfgs`` attacks) and count exact
+    agreements. Raises :class:`advsamples.artifacts.ArtifactError` if an artifact is missing or
+    altered."""
+    env = profile_env(profile)
+    with frozen_env(env):
+        n = verify_manifest(profile)
+    log(f"[audit {profile}] {n} artifacts match their manifest")
+    rng = np.random.default_rng(seed)
+    out = []
+    steps: list[tuple[str, Callable[[Check], None]]] = [
+        ("checkpoints: test accuracy", lambda c: _checkpoints(c, checkpoints, rng)),
+        ("JSMA attacks", lambda c: _jsma(c, profile, jsma, rng)),
+        ("FGSM samples", lambda c: _fgsm(c, profile, fgsm, rng)),
+        ("L-BFGS attacks", lambda c: _lbfgs(c, profile, lbfgs, rng)),
+    ]
+    with frozen_env(env | {FROZEN_ENV: "1"}):
+        for what, fn in steps:
+            check = Check(what)
+            start = time.perf_counter()
+            fn(check)
+            check.seconds = time.perf_counter() - start
+            log(format_audit([check]).splitlines()[-1])
+            out.append(check)
+    return out
+
+
+def format_audit(checks: list[Check]) -> str:
+    """One line per check (``agree/checked``, seconds), then its disagreements."""
+    lines = ["check                        agree / re-derived   seconds"]
+    for c in checks:
+        lines.append(f"{c.what:28s} {c.agree:6d} / {c.checked:<10d} {c.seconds:8.1f}")
+        lines.extend(f"    differs: {d}" for d in c.disagreements)
+    return "\n".join(lines)
