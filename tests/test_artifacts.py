@@ -12,7 +12,6 @@ import pytest
 from advsamples import artifacts as A
 from advsamples import chapter as C
 from advsamples.audit import Check, format_audit
-from advsamples.device import device
 from advsamples.record import Recorder
 from tests.test_chapter import Params, a_result
 
@@ -190,23 +189,7 @@ def test_provenance_fields() -> None:
     assert "cores" in prov["machine"] and prov["date"].endswith("UTC")
 
 
-# --------------------------------------------------------------------------- device and audit
-def test_device_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADVSAMPLES_DEVICE", "cpu")
-    assert device().type == "cpu"
-    monkeypatch.setenv("ADVSAMPLES_DEVICE", "tpu")
-    with pytest.raises(ValueError, match="ADVSAMPLES_DEVICE='tpu'"):
-        device()
-    import torch
-
-    if not torch.cuda.is_available():
-        monkeypatch.setenv("ADVSAMPLES_DEVICE", "cuda")
-        with pytest.raises(ValueError, match="no CUDA device"):
-            device()
-        monkeypatch.delenv("ADVSAMPLES_DEVICE")
-        assert device().type == "cpu"
-
-
+# --------------------------------------------------------------------------- audit
 def test_audit_checks_count_and_report_disagreements() -> None:
     c = Check("JSMA attacks")
     c.add(True, "")

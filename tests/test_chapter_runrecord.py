@@ -40,6 +40,7 @@ def _result(**overrides: Any) -> C.Result:
             "quick": {"models": 30.0, "formulation": 60.0, "fgsm": 90.0},
             "paper": {"models": 600.0},
         },
+        compute_seconds={"quick": {"models": 20.0, "formulation": 40.0, "fgsm": 60.0}, "paper": {}},
         machine_cpus=2,
         models=["lenet_paper", "fc10"],
         epochs=[3, 10],
@@ -107,6 +108,11 @@ def test_glue_values_known_answers() -> None:
         "bench_samples": 100,
         "run_minutes": 3.0,  # 30 + 60 + 90 s
         "run_complete": True,
+        "compute_minutes": 2.0,  # 20 + 40 + 60 s, from the chapters' provenance
+        "compute_complete": True,
+        "compute_minutes_models": 20 / 60,
+        "compute_minutes_formulation": 40 / 60,
+        "compute_minutes_fgsm": 1.0,
         "runrecord_schedule": "quick",
         "paper_training_hours_estimate": (20.0 * 200 / 60 + 2.0 * 50 / 60) / 60,
         "lenet_paper_seconds_per_epoch": 20.0,
@@ -132,11 +138,14 @@ def test_run_summary_of_an_incomplete_and_a_missing_run() -> None:
 def test_timings_frame() -> None:
     f = C.timings_frame(_result())
     assert list(f.index) == ["models", "formulation", "fgsm", "total"] and list(f.columns) == [
-        "quick",
-        "paper",
+        ("quick", "compute"),
+        ("quick", "notebook"),
+        ("paper", "compute"),
+        ("paper", "notebook"),
     ]
-    assert f.loc["total", "quick"] == 180.0 and f.loc["total", "paper"] == 600.0
-    assert math.isnan(f.loc["fgsm", "paper"])
+    assert f.loc["total", ("quick", "notebook")] == 180.0 and f.loc["total", ("paper", "notebook")] == 600.0
+    assert f.loc["total", ("quick", "compute")] == 120.0 and math.isnan(f.loc["total", ("paper", "compute")])
+    assert math.isnan(f.loc["fgsm", ("paper", "notebook")])
     assert (
         "1 min" not in C.timings_table(_result()).to_html()
         and "180 s" in C.timings_table(_result()).to_html()

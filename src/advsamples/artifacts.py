@@ -135,14 +135,8 @@ def machine_name() -> str:
 
 
 def device_name() -> str:
-    """``"cpu"``, or the CUDA device's name where the study's runs use one."""
-    from .device import device
-
-    d = device()
-    if d.type == "cuda":
-        import torch
-
-        return f"cuda ({torch.cuda.get_device_name(d)})"
+    """The device the study's runs compute on: the CPU (training and attacks do not use a GPU
+    yet, so a GPU in the machine is not recorded as what made the numbers)."""
     return "cpu"
 
 

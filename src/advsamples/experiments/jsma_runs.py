@@ -335,11 +335,10 @@ def craft(
         path = cache_dir() / f"{key}.pt"
         hit = _load(path) if path.exists() else None
         if hit is not None and hit.gamma >= g:
+            # a finished run's compute counts for the chapter that made it, not for every reader
             if not keep_adv:
-                add_resumed_seconds(_seconds(path))  # the run's compute counts for whoever reads it
                 return truncate(replace(hit, x_adv=None), g)
             if hit.x_adv is not None and jsma_budget(n_features, g) == hit.budget:
-                add_resumed_seconds(_seconds(path))
                 return replace(hit, gamma=g)
         if frozen():
             raise refuse(

@@ -92,6 +92,9 @@ class Result(ChapterResult):
         chapters: the book's chapters but this page, in order.
         notebook_seconds: profile -> chapter -> seconds of its latest run (a chapter not run is
             absent; a profile not run is empty).
+        compute_seconds: profile -> chapter -> seconds its result took to compute, from the
+            provenance in its record (for a published profile, the committed run's; a notebook that
+            read a cached result runs in seconds, its result may have taken hours).
         machine_cpus: the CPU count ``timings.json`` of ``recorded_profile`` records (None if none).
         models / epochs / train_seconds / train_threads / paper_epochs: the checkpoints' records.
         bench: :func:`advsamples.bench.bench_jsma_test_set`'s figures (a non-finite number as None).
@@ -103,6 +106,7 @@ class Result(ChapterResult):
     bench_samples: int
     chapters: list[str]
     notebook_seconds: dict[str, dict[str, float]]
+    compute_seconds: dict[str, dict[str, float]]
     machine_cpus: int | None
     models: list[str]
     epochs: list[int]
@@ -181,6 +185,7 @@ def run(params: Params, *, progress: bool = True) -> Result:
         bench_samples=params.bench_samples,
         chapters=chapters,
         notebook_seconds={p: dict((t or {}).get("notebooks", {})) for p, t in timings.items()},
+        compute_seconds={p: _compute_seconds(p, chapters) for p in PROFILES},
         machine_cpus=cpus,
         models=list(M.MODEL_NAMES),
         epochs=[int(i.config.epochs) for i in infos],
@@ -193,13 +198,28 @@ def run(params: Params, *, progress: bool = True) -> Result:
     )
 
 
+def _compute_seconds(profile: str, chapters: list[str]) -> dict[str, float]:
+    from advsamples.record import load_results
+
+    out = {}
+    for c in chapters:
+        seconds = ((load_results(profile, c) or {}).get("provenance") or {}).get("seconds")
+        if isinstance(seconds, int | float) and math.isfinite(seconds):
+            out[c] = float(seconds)
+    return out
+
+
 # --------------------------------------------------------------------------- tables
 def timings_frame(result: Result) -> pd.DataFrame:
-    """Seconds per chapter (rows, then ``total``) and profile (columns); NaN where not run."""
+    """Seconds per chapter (rows, then ``total``): for each profile (columns) the time its result took
+    to compute and the notebook's wall time in the latest run; NaN where not run."""
     r = result
-    table = pd.DataFrame(
-        {p: [r.notebook_seconds.get(p, {}).get(c) for c in r.chapters] for p in PROFILES}, index=r.chapters
-    )
+    columns = {}
+    for p in PROFILES:
+        columns[(p, "compute")] = [r.compute_seconds.get(p, {}).get(c) for c in r.chapters]
+        columns[(p, "notebook")] = [r.notebook_seconds.get(p, {}).get(c) for c in r.chapters]
+    table = pd.DataFrame(columns, index=r.chapters, dtype=float)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
     table.loc["total"] = table.sum(min_count=1)
     return table
 
@@ -257,9 +277,9 @@ def run_summary(result: Result) -> tuple[float, bool]:
     has a time."""
     table = timings_frame(result)
     p = result.recorded_profile
-    total = table.loc["total", p]
+    total = table.loc["total", (p, "notebook")]
     minutes = float(total) / 60 if pd.notna(total) else math.nan
-    return minutes, all(pd.notna(table.loc[c, p]) for c in result.chapters)
+    return minutes, all(pd.notna(table.loc[c, (p, "notebook")]) for c in result.chapters)
 
 
 def glue_values(result: Result) -> dict[str, Any]:
@@ -268,9 +288,13 @@ def glue_values(result: Result) -> dict[str, Any]:
     minutes, complete = run_summary(r)
     train = training_frame(r)
     b = r.bench
+    compute = r.compute_seconds.get(r.recorded_profile, {})
     return {
         "bench_samples": r.bench_samples,
         "run_minutes": minutes,
+        "compute_minutes": sum(compute.values()) / 60 if compute else math.nan,
+        "compute_complete": all(c in compute for c in r.chapters),
+        **{f"compute_minutes_{c}": compute.get(c, math.nan) / 60 for c in r.chapters},
         "run_complete": complete,
         "runrecord_schedule": r.schedule,
         "paper_training_hours_estimate": float(train["paper schedule (estimate, min)"].sum()) / 60,
