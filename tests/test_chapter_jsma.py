@@ -150,6 +150,10 @@ def _result(our_failure: float = 0.14) -> J.Result:
             "check_agree": 90,
             "our_failure_distortion": our_failure,
             "ink_pixels_mean": 156.8,
+            "domain_all": _summary(0.86, 0.058, 0.046),
+            "domain_all_wasted": 0.03,
+            "domain_agree": 0.9,
+            "saturated_pixels_mean": 12.0,
             "pair_count_min": 5.0,
             "pair_count_max": 15.0,
             "grid_success": 0.8,
@@ -210,6 +214,7 @@ def test_glue_values_pin_the_notebooks_arithmetic() -> None:
     assert g["other_logits_success"] == 0.90
     assert g["success_gap_probs"] == 0.9705 - 0.94
     assert g["sets_verdict"] == "consistent with one success rate for all sets"
+    assert g["domain_success_change"] == pytest.approx(0.86 - 0.88) and g["domain_all_wasted"] == 0.03
     assert g["paper_implied_failure_distortion"] == pytest.approx((0.0445 - 0.9705 * 0.0403) / (1 - 0.9705))
 
 
@@ -394,3 +399,20 @@ def test_a_saved_chunk_holds_only_its_own_attacks(tmp_path: Path) -> None:
     assert path.stat().st_size < 20_000
     back = jsma_runs._load(path)
     assert back is not None and torch.equal(back.index, c.index) and len(back) == k
+
+
+def test_wasted_share_counts_picked_pixels_that_did_not_change() -> None:
+    c = jsma_runs.Crafted(
+        index=torch.arange(3),
+        source=torch.zeros(3, dtype=torch.long),
+        target=torch.ones(3, dtype=torch.long),
+        success=torch.tensor([True, True, False]),
+        iterations=torch.tensor([2, 0, 3]),  # 4 + 6 pixels picked by the attacks that moved
+        distortion=torch.tensor([3 / 784, 0.0, 6 / 784]),  # 3 + 6 of them changed
+        gamma=0.1,
+        budget=39,
+        n_features=784,
+        theta=1.0,
+        use_logits=True,
+    )
+    assert J.wasted_share(c) == pytest.approx(1 - 9 / 10)

@@ -191,6 +191,19 @@ def test_feature_at_bound_never_chosen() -> None:
     assert res.iterations.tolist() == [1] and res.success.tolist() == [False]
 
 
+def test_every_feature_in_the_domain_can_waste_a_pick_on_one_at_the_bound() -> None:
+    """``domain="all"`` (Algorithm 2's Gamma = {1..|X|} read literally, advertorch's rule): the
+    best pair is then (0, 1), score 12, with feature 1 already at the maximum: it is clipped back
+    (no change) and only feature 0 moves: logits [0, 0, -3], where the tie goes to class 0."""
+    model = _linear(_W, [-3.0, 1.0, 0.0])
+    x = torch.tensor([[0.0, 1.0, 0.0, 0.0]], dtype=torch.float64)
+    res = jsma_trace(model, x, torch.tensor([0]), gamma=1.0, domain="all")
+    assert res.x_adv.tolist() == [[1.0, 1.0, 0.0, 0.0]]
+    assert res.iterations.tolist() == [1] and res.distortion.tolist() == [0.25]  # 2 picked, 1 changed
+    with pytest.raises(ValueError, match="domain must be 'movable' or 'all'"):
+        jsma_trace(model, x, torch.tensor([0]), domain="some")  # type: ignore[arg-type]
+
+
 # ----------------------------------------------------------------------------- rules
 
 

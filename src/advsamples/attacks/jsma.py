@@ -32,6 +32,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -316,6 +317,7 @@ def jsma_trace(
     clip: tuple[float, float] = (0.0, 1.0),
     batch_size: int = 256,
     progress: bool = False,
+    domain: Literal["movable", "all"] = "movable",
 ) -> JSMAResult:
     """Run JSMA (Papernot et al. 2016, Algorithms 2 and 3) and report per-sample outcomes.
 
@@ -332,6 +334,11 @@ def jsma_trace(
         clip: feature range ``(min, max)``.
         batch_size: number of rows attacked together (memory bound).
         progress: show a tqdm progress bar over the samples.
+        domain: the initial search domain Gamma. ``"movable"`` (default): the features that
+            can still move in theta's direction. ``"all"``: every feature, the literal reading
+            of Algorithm 2's ``Gamma = {1 .. |X|}`` (advertorch's): a feature already at the
+            bound can then be picked, is clipped back (no change) and leaves Gamma, a wasted
+            iteration of the budget.
 
     Returns:
         :class:`JSMAResult`.
@@ -339,7 +346,9 @@ def jsma_trace(
     Semantics (Algorithms 2 and 3, with the paper's MNIST choices made explicit):
 
     * search domain Gamma: initially the features that can still move in theta's direction
-      (``x < max`` for theta > 0, ``x > min`` for theta < 0); a modified feature leaves it;
+      (``x < max`` for theta > 0, ``x > min`` for theta < 0; every feature with ``domain="all"``);
+      a modified feature leaves it (Algorithm 3 removes a feature once it reaches a bound, which
+      every modified feature does when ``|theta|`` spans the range, as at the paper's theta = +-1);
     * each iteration picks the admissible pair maximising ``-alpha * beta`` (see
       :func:`best_pairs`, exact, ties to the lexicographically smallest ``(p, q)``), moves both
       features by theta and clips them;
@@ -359,6 +368,8 @@ def jsma_trace(
     th, g, lo, hi = _check_attack_args(x, theta, gamma, clip)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got batch_size={batch_size!r}")
+    if domain not in ("movable", "all"):
+        raise ValueError(f"domain must be 'movable' or 'all', got domain={domain!r}")
     sign = 1 if th > 0 else -1
     dev = x.device
     num, shape = x.shape[0], x.shape[1:]
@@ -397,8 +408,11 @@ def jsma_trace(
                     new = torch.arange(nxt, nxt + take, device=dev)
                     nxt += take
                     xn = x0[new]
-                    # Alg. 2: Gamma = {1..|X|}, less the features that cannot move by theta.
-                    dn = xn < hi if sign > 0 else xn > lo
+                    # Alg. 2: Gamma = {1..|X|}, less (by default) the features that cannot move by theta.
+                    if domain == "all":
+                        dn = torch.ones_like(xn, dtype=torch.bool)
+                    else:
+                        dn = xn < hi if sign > 0 else xn > lo
                     pool_id = torch.cat([pool_id, new])
                     pool_x = torch.cat([pool_x, xn])
                     pool_dom = torch.cat([pool_dom, dn])

@@ -64,6 +64,7 @@ from advsamples.params import (
 from advsamples.plotting import finish
 
 __all__ = [
+    "wasted_share",
     "MainRuns",
     "main_runs",
     "CLASSES",
@@ -122,7 +123,7 @@ MAX_EPOCHS_LIST = 10
 MAX_SEED = 2**32 - 1
 #: The ten-class models the chapter can attack.
 TEN_CLASS = [m for m in M.MODEL_NAMES if m != "logreg_3v7"]
-_VERSION = 1
+_VERSION = 2  # 2: the search-domain readings
 
 
 # --------------------------------------------------------------------------- explanations
@@ -626,6 +627,27 @@ def _compute(params: Params, progress: bool) -> Result:
     ink = (xt > 0).flatten(1).sum(1).double()
     v["ink_pixels_mean"] = float(ink.mean())
 
+    # the search domain at the start: every feature (Algorithm 2 read literally) against ours
+    every = craft(
+        net,
+        xt,
+        yt,
+        it,
+        gamma=p.gamma,
+        domain="all",
+        model_key=info.key,
+        progress=progress,
+        desc="JSMA, every feature in the domain",
+    )
+    v["domain_all"] = _summary_dict(summarize(every))
+    v["domain_all_wasted"] = wasted_share(every)
+    v["domain_agree"] = float(
+        ((every.success == runs["test"].success) & (every.iterations == runs["test"].iterations))
+        .double()
+        .mean()
+    )
+    v["saturated_pixels_mean"] = float((xt >= 1).flatten(1).sum(1).double().mean())
+
     # per pair
     count_m = pair_matrix(pooled, "count")
     v["pair_count_min"] = float(np.nanmin(count_m))
@@ -672,6 +694,15 @@ def _compute(params: Params, progress: bool) -> Result:
         saliency_digit=sal_digit.numpy(),
         saliency_maps=sal_maps.detach().numpy(),
     )
+
+
+def wasted_share(c: Crafted) -> float:
+    """Share of the pixels a run picked that did not change (already at the bound, clipped back):
+    ``1 - changed / (2 * iterations)`` over the run's attacks that made at least one iteration."""
+    picked = 2 * c.iterations.double()
+    changed = (c.distortion.double() * c.n_features).round()
+    made = picked > 0
+    return float(1 - changed[made].sum() / picked[made].sum()) if bool(made.any()) else math.nan
 
 
 # --------------------------------------------------------------------------- phrases
@@ -811,6 +842,15 @@ def glue_values(result: Result) -> dict[str, Any]:
     col_mean = np.nanmean(result.success_matrix, axis=0)
     g["hardest_target"] = int(np.nanargmin(col_mean))
     g["hardest_target_success"] = float(np.nanmin(col_mean))
+    every = _summary(v["domain_all"])
+    g |= {
+        "domain_all_success": every.success,
+        "domain_all_distortion": every.distortion_success,
+        "domain_all_wasted": v["domain_all_wasted"],
+        "domain_agree": v["domain_agree"],
+        "domain_success_change": every.success - test.success,
+        "saturated_pixels_mean": v["saturated_pixels_mean"],
+    }
     g["grid_success"] = v["grid_success"]
     g["grid_distortion"] = v["grid_distortion"]
     g["saliency_shares"] = saliency_shares_text(p["saliency_targets"], v["saliency_share_values"])

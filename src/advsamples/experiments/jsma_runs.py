@@ -181,6 +181,7 @@ def cache_key(
     use_logits: bool,
     clip: tuple[float, float],
     classes: int,
+    domain: str = "movable",
 ) -> str:
     """Key of a run in the cache: the model's checkpoint key, every attack setting but the budget,
     the sample indices and a digest of the samples themselves.
@@ -200,6 +201,8 @@ def cache_key(
         "x": _digest(x),
         "y": _digest(y.long()),
     }
+    if domain != "movable":  # the default keeps the keys runs were cached under before the option
+        payload["domain"] = domain
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -267,6 +270,7 @@ def craft(
     batch_size: int = 256,
     progress: bool = False,
     desc: str = "JSMA",
+    domain: Literal["movable", "all"] = "movable",
 ) -> Crafted:
     """JSMA from every sample of ``x`` toward each of the ``classes - 1`` classes other than its
     label ``y`` (the paper's protocol), at budget ``gamma``.
@@ -291,6 +295,7 @@ def craft(
         batch_size: rows the attack works on together.
         progress: a tqdm bar over the attacks.
         desc: the bar's label.
+        domain: the attack's initial search domain (:func:`advsamples.attacks.jsma.jsma_trace`).
 
     Returns:
         a :class:`Crafted` with ``len(x) * (classes - 1)`` attacks, sample by sample, targets in
@@ -331,6 +336,7 @@ def craft(
             use_logits=use_logits,
             clip=clip,
             classes=classes,
+            domain=domain,
         )
         path = cache_dir() / f"{key}.pt"
         hit = _load(path) if path.exists() else None
@@ -369,6 +375,7 @@ def craft(
                     use_logits=use_logits,
                     clip=clip,
                     batch_size=batch_size,
+                    domain=domain,
                 )
                 part = Crafted(
                     index=idx[r],
