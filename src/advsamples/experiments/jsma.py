@@ -950,6 +950,7 @@ def fig11_table(result: Result) -> Styler:
             {
                 "set": s,
                 "attacks": sm.n_attacks,
+                "paper: attacks": PN["attacks_per_set"],
                 "success": sm.success,
                 "paper: success": PN["success"][s],
                 "distortion (all)": sm.distortion_all,
@@ -959,7 +960,9 @@ def fig11_table(result: Result) -> Styler:
             }
         )
     frame = pd.DataFrame(rows).set_index("set")
-    return frame.style.format({c: "{:.2%}" for c in frame.columns if c != "attacks"})
+    return frame.style.format(
+        {c: "{:,d}" if "attacks" in c else "{:.2%}" for c in frame.columns}  # type: ignore[misc]
+    )
 
 
 def decrease_table(result: Result) -> Styler:
