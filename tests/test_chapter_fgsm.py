@@ -431,7 +431,8 @@ def test_quick_run_reproduces_the_notebook(tmp_path: Path, monkeypatch: pytest.M
     """The quick profile's numbers, as the notebook computed them before its logic moved here."""
     monkeypatch.setenv("ADVSAMPLES_RESULTS", str(tmp_path))
     g = C.glue_values(C.run(C.Params(), progress=False))
-    assert len(g) == 84 - 2  # the results file also holds "profile" and "threads" (start())
+    # 84 values in the notebook's record; "profile" (start()) and "threads" (provenance) are not the chapter's
+    assert len(g) == 84 - 2
     assert (g["adv_error_lenet_paper"], g["logreg_eps_at_paper_error"]) == (0.93, 0.205)
     assert g["eps_half_lenet_paper"] == 0.13120689655172413
     assert g["logreg_eps_l1"] == 27.999401092529297

@@ -42,6 +42,5 @@ def start(chapter: str, profile: str, params: dict[str, Any], seed: int = 0) -> 
     sns.set_theme(context="notebook", style="white")
     matplotlib.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight"})
     rec = Recorder(chapter, profile, {k: v for k, v in params.items()})
-    rec("profile", profile)
-    rec("threads", torch.get_num_threads())
+    rec("profile", profile)  # ``threads`` is glued by ``rec.provenance()``: the run's, not this build's
     return rec

@@ -72,7 +72,8 @@ class Recorder:
 
     def provenance(self) -> None:
         """Glue where the chapter's result comes from (``prov_commit``, ``prov_date``,
-        ``prov_machine``, ``prov_device``, ``prov_threads``, ``prov_minutes``): the provenance of the
+        ``prov_machine``, ``prov_device``, ``prov_threads`` (also as ``threads``), ``prov_minutes``):
+        the provenance of the
         run that computed it, as its cache entry records it (for a published profile, the
         committed run, not this build). Kept apart from the results in the saved file."""
         from myst_nb import glue
@@ -92,6 +93,8 @@ class Recorder:
             "prov_device": prov["device"],
             "prov_threads": prov["threads"],
             "prov_minutes": prov["seconds"] / 60,
+            # the thread count the chapter's prose quotes: the one its numbers were computed with
+            "threads": prov["threads"],
         }
         for key, value in values.items():
             glue(key, value, display=False)
