@@ -43,10 +43,11 @@ book: notebooks
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
-# The paper run: every chapter at the papers' scale, resumable (killed, it loses at most one
-# chunk), then the manifest of what it made. Commit results/paper/ afterwards.
+# The paper run: every chapter at the papers' scale in two parallel lanes of one thread each,
+# resumable (killed, it loses at most one chunk); then the notebooks, which read what it cached,
+# and the manifest of what it made. Commit results/paper/ afterwards.
 paper: data
-	$(PY) -m advsamples train --profile paper
+	$(PY) -m advsamples compute --profile paper --lanes 2
 	$(PY) -m advsamples run --profile paper --compute
 	$(PY) -m advsamples manifest --profile paper
 

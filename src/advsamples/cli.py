@@ -78,6 +78,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compute(args: argparse.Namespace) -> int:
+    from .lanes import compute_profile
+
+    codes = compute_profile(args.profile, lanes=args.lanes, interval=args.interval)
+    return 1 if any(codes.values()) else 0
+
+
 def _manifest(args: argparse.Namespace) -> int:
     from .artifacts import frozen_env as with_env
     from .artifacts import profile_env, verify_manifest, write_manifest
@@ -159,6 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         "its committed artifacts only (make paper)",
     )
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("compute", help="compute every chapter of a profile in parallel lanes (resumable)")
+    p.add_argument("--profile", default="paper", help="params/<profile>.yml (default: paper)")
+    p.add_argument(
+        "--lanes", type=int, choices=[1, 2], default=2, help="parallel processes, 1 torch thread each"
+    )
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between progress lines")
+    p.set_defaults(func=_compute)
 
     p = sub.add_parser("manifest", help="write (or --check) the manifest of a published profile's artifacts")
     p.add_argument("--profile", default="paper", help="the published profile (default: paper)")
