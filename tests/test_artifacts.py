@@ -198,6 +198,8 @@ def test_audit_checks_count_and_report_disagreements() -> None:
     text = format_audit([c])
     assert "1 / 2" in text and "differs: digit 3 → 5" in text
     assert not Check("empty").passed  # an audit that checked nothing did not pass
+    pending = Check("L-BFGS attacks", missing=["missing published result of chapter 'lbfgs'"])
+    assert pending.passed and "not committed yet, not audited" in format_audit([pending])
 
 
 def test_profiles_refuse_unknown_top_level_keys(tmp_path: Path) -> None:

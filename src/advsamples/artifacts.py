@@ -221,7 +221,8 @@ def write_manifest(profile: str = "paper") -> Path:
             chapters[body["chapter"]] = body.get("provenance")
     checkpoints: dict[str, Any] = {}
     for ckpt in sorted((root / "checkpoints").glob("*.pt")):
-        meta = torch.load(ckpt, map_location="cpu", weights_only=True).get("meta", {})
+        raw = torch.load(ckpt, map_location="cpu", weights_only=True).get("meta", "{}")
+        meta = json.loads(raw) if isinstance(raw, str) else dict(raw)
         checkpoints[ckpt.name] = {
             "name": meta.get("name"),
             "epochs": (meta.get("config") or {}).get("epochs"),

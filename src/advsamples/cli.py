@@ -100,9 +100,13 @@ def _manifest(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     import torch
 
-    from .audit import audit, format_audit
+    from .artifacts import frozen_env, profile_env
+    from .audit import audit, format_audit, recorded_threads
 
-    torch.set_num_threads(_threads(args))
+    with frozen_env(profile_env(args.profile)):
+        threads = args.threads if args.threads is not None else recorded_threads(args.profile)
+    torch.set_num_threads(threads)
+    print(f"[audit {args.profile}] {threads} torch thread(s), as the run recorded")
     small = args.small
     checks = audit(
         args.profile,
@@ -189,7 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fgsm", type=_positive_int, default=None, help="FGSM digits to re-craft")
     p.add_argument("--lbfgs", type=_positive_int, default=None, help="L-BFGS attacks to re-craft")
     p.add_argument("--seed", type=int, default=0, help="seed of the draw of what is re-derived")
-    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch threads (default: the run's recorded count)",
+    )
     p.set_defaults(func=_audit)
 
     p = sub.add_parser("bench", help="benchmarks that print figures (speed, memory)")

@@ -546,14 +546,15 @@ class MainRuns:
     runs: dict[str, Crafted]
 
 
-def main_runs(params: Params, *, progress: bool = False) -> MainRuns:
-    """The chapter's one JSMA run per set (from the attack cache when it holds them)."""
+def main_runs(params: Params, *, sets: Sequence[str] | None = None, progress: bool = False) -> MainRuns:
+    """The chapter's one JSMA run per set (``sets``, default all of ``params.sets``), from the
+    attack cache when it holds them."""
     from advsamples.data import paper_sets
 
     p = params
     data = paper_sets()
     net, info = load_model(p.model, p.schedule)
-    idx = {s: sample_indices(len(data[s][0]), p.n_samples, p.seed) for s in p.sets}
+    idx = {s: sample_indices(len(data[s][0]), p.n_samples, p.seed) for s in (sets or p.sets)}
     runs = {
         s: craft(
             net,
@@ -565,7 +566,7 @@ def main_runs(params: Params, *, progress: bool = False) -> MainRuns:
             progress=progress,
             desc=f"JSMA {s}",
         )
-        for s in p.sets
+        for s in idx
     }
     return MainRuns(net, info, idx, runs)
 
