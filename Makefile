@@ -1,9 +1,10 @@
 # advsamples: `make book` (set-up, data, every notebook through papermill, HTML book)
 #             `make test` (ruff on code and notebooks, mypy, unit tests, a small audit, nbval).
-# The book's default profile is the published paper profile: its results are committed under
-# results/paper/ and `make book` reads them (recomputing nothing). `make book PROFILE=quick`
-# recomputes everything at CI size; `make paper` recomputes the paper profile (hours on a CPU).
-PROFILE ?= paper
+# `make book PROFILE=paper` renders the published paper profile from its results committed under
+# results/paper/ (recomputing nothing); the default, quick, recomputes everything at CI size.
+# `make paper` computes the paper profile itself (hours on a CPU). The default becomes paper once
+# the paper run's every chapter is committed.
+PROFILE ?= quick
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    := .venv
 PY      := $(VENV)/bin/python
