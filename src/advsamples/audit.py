@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +28,8 @@ import torch
 from .artifacts import FROZEN_ENV, ArtifactError, frozen_env, profile_env, verify_manifest
 
 __all__ = ["Check", "audit", "format_audit", "recorded_threads"]
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -52,6 +55,19 @@ class Check:
         """Everything re-derived agrees; a kind with no committed result yet (a paper run still
         under way) checks nothing and passes, and says so."""
         return self.agree == self.checked and (self.checked > 0 or bool(self.missing))
+
+
+def _what(exc: ArtifactError) -> str:
+    return str(exc).split(". The published")[0]  # the file and why, without the ways on
+
+
+def _committed(check: Check, load: Callable[[], R]) -> R | None:
+    """``load()``, or ``None`` (noted in ``check``) when its result is not committed yet."""
+    try:
+        return load()
+    except ArtifactError as exc:
+        check.missing.append(_what(exc))
+        return None
 
 
 def _draw(n_total: int, k: int, rng: np.random.Generator) -> list[int]:
@@ -85,7 +101,7 @@ def _jsma(check: Check, profile: str, k: int, rng: np.random.Generator) -> None:
         try:
             main[s] = J.main_runs(p, sets=[s])
         except ArtifactError as exc:
-            check.missing.append(f"{s} set: {exc}".split(". The published")[0])
+            check.missing.append(f"{s} set: {_what(exc)}")
     data = paper_sets()
     flat = [(s, i) for s, m in main.items() for i in range(len(m.runs[s]))]
     for j in _draw(len(flat), k, rng):
@@ -110,10 +126,8 @@ def _fgsm(check: Check, profile: str, k: int, rng: np.random.Generator) -> None:
     from .experiments import fgsm as F
 
     p = F.Params.from_profile(profile)
-    try:
-        result = F.run(p, progress=False)
-    except ArtifactError as exc:
-        check.missing.append(str(exc).split(". The published")[0])
+    result = _committed(check, lambda: F.run(p, progress=False))
+    if result is None:
         return
     sets = F.attack_sets(result.names, p.schedule, p.n_samples, p.seed, mnist=load_mnist())
     flat = [(n, i) for n in result.names for i in range(len(sets[n][1]))]
@@ -137,10 +151,8 @@ def _lbfgs(check: Check, profile: str, k: int, rng: np.random.Generator) -> None
     from .experiments import lbfgs as L
 
     p = L.Params.from_profile(profile)
-    try:
-        result = L.run(p, progress=False)
-    except ArtifactError as exc:
-        check.missing.append(str(exc).split(". The published")[0])
+    result = _committed(check, lambda: L.run(p, progress=False))
+    if result is None:
         return
     mnist = load_mnist()
     flat = [(m, i) for m in range(len(p.models)) for i in range(result.attack_success.shape[1])]

@@ -6,7 +6,9 @@ r"""What several chapters share: seeded sample draws, batched prediction, and sa
 - prediction: :func:`predict` (labels and confidences, batched), :func:`error_rate`;
 - statistics: :func:`rate_interval` (Wilson), :func:`mean_interval`, :func:`relation` (the phrase
   that places a paper's number against our interval), :func:`extreme_pairs` (of a source × target
-  matrix).
+  matrix);
+- the L-BFGS c search's parameters, as the chapters that run it hold them: :func:`check_search`
+  and :func:`search_settings`.
 
 No chapter module imports another; what two of them need lives here.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -22,6 +25,10 @@ from torch import nn
 
 __all__ = [
     "CLASSES",
+    "SEARCH_FIELDS",
+    "SearchParams",
+    "check_search",
+    "search_settings",
     "correct_indices",
     "correct_per_class",
     "error_rate",
@@ -208,3 +215,36 @@ def extreme_pairs(matrix: np.ndarray, which: str = "max", limit: int = 4) -> tup
     pairs = [f"{s} → {t}" for s, t in zip(*np.nonzero(m == value), strict=True)]
     text = ", ".join(pairs[:limit]) + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "")
     return value, text
+
+
+# --------------------------------------------------------------------------- the L-BFGS search
+#: The c search's parameters (the fields of a chapter's ``Params`` that hold them).
+SEARCH_FIELDS = ("c_init", "search_steps", "bracket_steps", "max_iter")
+
+
+class SearchParams(Protocol):
+    """A chapter's (frozen) ``Params`` that holds the L-BFGS c search's settings."""
+
+    @property
+    def c_init(self) -> float: ...
+    @property
+    def search_steps(self) -> int: ...
+    @property
+    def bracket_steps(self) -> int: ...
+    @property
+    def max_iter(self) -> int: ...
+
+
+def check_search(params: SearchParams) -> None:
+    """Validate a chapter's L-BFGS search parameters (``ValueError`` naming the bad one)."""
+    from advsamples.params import check_int, check_number
+
+    check_number("c_init", params.c_init, lo=0, lo_open=True, hi=1e10)
+    check_int("search_steps", params.search_steps, 0, 60, "bisections past 60 are below float64 precision")
+    check_int("bracket_steps", params.bracket_steps, 0, 60, "×10 moves past 60 leave any useful c")
+    check_int("max_iter", params.max_iter, 1, 100_000, "L-BFGS-B iterations per optimisation")
+
+
+def search_settings(params: SearchParams) -> dict[str, float | int]:
+    """The c search's settings, as keyword arguments of :func:`advsamples.attacks.lbfgs.lbfgs_trace`."""
+    return {name: getattr(params, name) for name in SEARCH_FIELDS}

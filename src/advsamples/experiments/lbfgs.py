@@ -46,12 +46,14 @@ from advsamples.attacks.lbfgs import LBFGSResult, Trial, lbfgs_trace
 from advsamples.chapter import ChapterParams, ChapterResult, cached, chunked, param
 from advsamples.data import load_mnist
 from advsamples.experiments.common import (
+    check_search,
     correct_indices,
     error_rate,
     mean_interval,
     random_targets,
     rate_interval,
     relation,
+    search_settings,
 )
 from advsamples.linear import linear_min_distortion, nearest_target_min_distortion
 from advsamples.models import MODEL_KEYS, SZEGEDY_KEYS, fc10_key, model_spec, slug
@@ -154,22 +156,14 @@ class Params(ChapterParams):
         check_choices("models", self.models, MODEL_KEYS)
         check_count("n_samples", self.n_samples, 10_000, "test images")
         check_int("seed", self.seed, 0, MAX_SEED, "a 31-bit seed")
-        check_number("c_init", self.c_init, lo=0, lo_open=True, hi=1e10)
-        check_int("search_steps", self.search_steps, 0, 60, "bisections past 60 are below float64 precision")
-        check_int("bracket_steps", self.bracket_steps, 0, 60, "×10 moves past 60 leave any useful c")
-        check_int("max_iter", self.max_iter, 1, 100_000, "L-BFGS-B iterations per optimisation")
+        check_search(self)
         check_number("alt_weight_decay", self.alt_weight_decay, lo=0, hi=100)
         check_choice("grid_model", self.grid_model, self.models)
         check_count("n_grid", self.n_grid, self.n_samples, "attacked samples (n_samples)")
 
     def search(self) -> dict[str, Any]:
         """The c search's settings, as keyword arguments of :func:`lbfgs_trace`."""
-        return {
-            "c_init": self.c_init,
-            "search_steps": self.search_steps,
-            "bracket_steps": self.bracket_steps,
-            "max_iter": self.max_iter,
-        }
+        return search_settings(self)
 
 
 # --------------------------------------------------------------------------- the attack

@@ -55,7 +55,13 @@ from advsamples.attacks.jsma import jsma
 from advsamples.attacks.lbfgs import gaussian_noise, lbfgs_trace
 from advsamples.chapter import ChapterParams, ChapterResult, cached, chunked, param
 from advsamples.data import load_mnist
-from advsamples.experiments.common import random_targets, rate_interval, relation
+from advsamples.experiments.common import (
+    check_search,
+    random_targets,
+    rate_interval,
+    relation,
+    search_settings,
+)
 from advsamples.models import DISJOINT_MODELS
 from advsamples.params import (
     check_bool,
@@ -474,10 +480,7 @@ class Params(ChapterParams):
         if len({noise_key(s) for s in self.noise_sigmas}) != len(self.noise_sigmas):
             raise ValueError(f"parameter noise_sigmas={self.noise_sigmas!r} holds a duplicate row")
         check_bool("noise_clip", self.noise_clip)
-        check_number("c_init", self.c_init, lo=0, lo_open=True, hi=1e10)
-        check_int("search_steps", self.search_steps, 0, 60, "bisections past 60 are below float64 precision")
-        check_int("bracket_steps", self.bracket_steps, 0, 60, "×10 moves past 60 leave any useful c")
-        check_int("max_iter", self.max_iter, 1, 100_000, "L-BFGS-B iterations per optimisation")
+        check_search(self)
         check_number("eps", self.eps, lo=0, hi=1)
         check_number("jsma_gamma", self.jsma_gamma, lo=0, lo_open=True, hi=1)
         check_number("jsma_theta", self.jsma_theta, lo=-1, hi=1)
@@ -488,12 +491,7 @@ class Params(ChapterParams):
 
     def search(self) -> dict[str, Any]:
         """The L-BFGS c search's settings, as keyword arguments of :func:`lbfgs_trace`."""
-        return {
-            "c_init": self.c_init,
-            "search_steps": self.search_steps,
-            "bracket_steps": self.bracket_steps,
-            "max_iter": self.max_iter,
-        }
+        return search_settings(self)
 
     def clip(self) -> tuple[float, float] | None:
         """The box the noise rows are clipped to, or ``None`` (:attr:`noise_clip`)."""
