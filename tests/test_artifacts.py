@@ -214,3 +214,22 @@ def test_profiles_refuse_unknown_top_level_keys(tmp_path: Path) -> None:
     (tmp_path / "params" / "y.yml").write_text("publish: 1\n")
     with pytest.raises(ValueError, match="publish=1 must be true or false"):
         runner.load_profile("y", tmp_path)
+
+
+# --------------------------------------------------------------------------- device
+def test_device_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from advsamples.device import device
+
+    monkeypatch.setenv("ADVSAMPLES_DEVICE", "cpu")
+    assert device().type == "cpu" and A.device_name() == "cpu"
+    monkeypatch.setenv("ADVSAMPLES_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="ADVSAMPLES_DEVICE='tpu'"):
+        device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("ADVSAMPLES_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            device()
+        monkeypatch.delenv("ADVSAMPLES_DEVICE")
+        assert device().type == "cpu"

@@ -135,8 +135,15 @@ def machine_name() -> str:
 
 
 def device_name() -> str:
-    """The device the study's runs compute on: the CPU (training and attacks do not use a GPU
-    yet, so a GPU in the machine is not recorded as what made the numbers)."""
+    """Where the study's training and JSMA runs compute: ``"cpu"``, or ``"cuda (<name>)"``
+    (:func:`advsamples.device.device`; the L-BFGS and FGSM attacks stay on the CPU)."""
+    from .device import device
+
+    d = device()
+    if d.type == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(d)}) for training and JSMA, cpu for the rest"
     return "cpu"
 
 

@@ -269,9 +269,11 @@ def evaluation_set(name: str, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.T
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> float:
     """Accuracy of ``model`` on ``(x, y)``."""
+    dev = next(model.parameters()).device  # the batches go where the model is (CPU or CUDA)
     correct = 0
     for i in range(0, len(x), batch_size):
-        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+        pred = model(x[i : i + batch_size].to(dev)).argmax(1)
+        correct += int((pred == y[i : i + batch_size].to(dev)).sum())
     return correct / len(x)
 
 
@@ -300,7 +302,8 @@ def train(
 ) -> tuple[nn.Module, float, list[float]]:
     """Train a model of ``cfg`` from its seed, resumably.
 
-    Returns the model (eval mode), the seconds spent training (monitoring excluded) and
+    Trains on :func:`advsamples.device.device` (CUDA when available) and returns the model on
+    the CPU (eval mode), the seconds spent training (monitoring excluded) and
     ``monitor(model)`` after each epoch (empty without a monitor). Deterministic: the
     initialisation and every minibatch order come from ``cfg.seed`` alone.
 
@@ -313,12 +316,17 @@ def train(
     weights equal the 50th epoch of the 200-epoch run (a constant schedule). A state further
     along than ``cfg.epochs`` is not used (training starts afresh, and leaves it in place).
     """
+    from .device import device
+
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_model(cfg)
     if isinstance(model, LeNet) and cfg.theano_init:
         model.theano_init_(gen)
+    dev = device()  # CUDA when there is one (``$ADVSAMPLES_DEVICE``); the seeds stay on the CPU
+    model.to(dev)
     x, y = training_data(cfg)
+    x, y = x.to(dev), y.to(dev)
     params = list(model.parameters())
     opt: torch.optim.Optimizer
     if cfg.optimizer == "sgd":
@@ -345,7 +353,7 @@ def train(
             model.train()
             order = torch.randperm(len(x), generator=gen)
             for i in range(steps):
-                idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+                idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size].to(dev)
                 loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
                 if cfg.weight_decay:
                     # L2 weight decay λ·Σ‖W‖² on weights (not biases), added to the mean loss.
@@ -361,7 +369,7 @@ def train(
             if state_path is not None:
                 _save_state(state_path, cfg, model, opt, gen, epoch + 1, history, seconds)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
-    return model.eval(), seconds, history
+    return model.cpu().eval(), seconds, history
 
 
 def _state_path(name: str, cfg: TrainConfig) -> Path:

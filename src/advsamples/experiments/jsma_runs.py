@@ -16,6 +16,7 @@ import this one; neither imports the other.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -37,6 +38,7 @@ from advsamples import models as M
 from advsamples.artifacts import frozen, refuse
 from advsamples.attacks.jsma import jsma_budget, jsma_trace
 from advsamples.chapter import add_resumed_seconds
+from advsamples.device import device
 from advsamples.experiments.common import CLASSES, other_targets
 from advsamples.paths import cache_dir as _cache_root
 
@@ -353,6 +355,8 @@ def craft(
             )
         parts_dir = chunk_dir(key, jsma_budget(n_features, g), per, keep_adv)
     rows, targets = other_targets(y, classes)
+    dev = device()  # CUDA when there is one: the attack runs there on a copy of the model
+    attacked = model if dev.type == "cpu" else copy.deepcopy(model).to(dev)
     parts: list[Crafted] = []
     run_seconds: list[float] = []  # compute seconds of each chunk (read back for resumed ones)
     bar = tqdm(total=len(rows), desc=desc, unit="attack", disable=not progress)
@@ -367,9 +371,9 @@ def craft(
             else:
                 started = time.perf_counter()
                 res = jsma_trace(
-                    model,
-                    x[r],
-                    t,
+                    attacked,
+                    x[r].to(dev),
+                    t.to(dev),
                     theta=theta,
                     gamma=g,
                     use_logits=use_logits,
