@@ -12,7 +12,7 @@ STAMP   := $(VENV)/.installed
 # yes when params/$(PROFILE).yml says `publish: true`
 PUBLISHED := $(shell grep -qx 'publish: true' params/$(PROFILE).yml 2>/dev/null && echo yes)
 
-.PHONY: setup data models notebooks book paper manifest audit audit-small test unit nbval lint bench clean
+.PHONY: setup data models notebooks book paper manifest audit audit-small browser-test test unit nbval lint bench clean
 
 setup: $(STAMP)
 
@@ -69,6 +69,13 @@ nbval: data
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks
 
 test: lint unit audit-small nbval
+
+# The built book in headless Chromium, offline (after `make book`): JS errors, math typeset, images,
+# no error output, no build-machine path; screenshots in _build/screenshots/. Installs Debian's
+# chromium when it is missing (as root).
+browser-test: setup
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(PY) -m advsamples check-book
 
 # ruff reads the notebooks too; mypy checks the package (its settings are in pyproject.toml).
 lint: setup

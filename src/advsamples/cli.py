@@ -126,6 +126,30 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_book(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .browser import check_book
+    from .paths import project_root
+
+    root = project_root()
+    html = root / "_build" / "html"
+    if not (html / "index.html").is_file():
+        raise ValueError(f"no built book at {html.relative_to(root)}; build it first with `make book`")
+    shots = root / "_build" / "screenshots"
+    reports = check_book(html, shots, project_root=Path(root))
+    for r in reports:
+        state = "ok" if r.ok else "FAILED"
+        print(f"{state:6s} {r.page}  (math: {r.typeset} typeset, images: {r.images})")
+        for p in r.problems:
+            print(f"       {p}")
+    bad = [r.page for r in reports if not r.ok]
+    print(
+        f"{len(reports) - len(bad)} of {len(reports)} pages pass; screenshots in {shots.relative_to(root)}/"
+    )
+    return 1 if bad else 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import bench_jsma_test_set, format_bench
 
@@ -201,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=_audit)
 
+    p = sub.add_parser("check-book", help="open every page of the built book in headless Chromium, offline")
+    p.set_defaults(func=_check_book)
+
     p = sub.add_parser("bench", help="benchmarks that print figures (speed, memory)")
     p.add_argument("what", choices=["jsma"], help="which benchmark")
     p.add_argument(
@@ -226,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args))
-    except (ValueError, DataError, CheckpointError, ArtifactError) as exc:
+    except (ValueError, DataError, CheckpointError, ArtifactError, FileNotFoundError) as exc:
         # a user error: one line naming the flag, variable or file and the fix, no traceback
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
