@@ -79,8 +79,8 @@ browser-test: setup
 
 # ruff reads the notebooks too; mypy checks the package (its settings are in pyproject.toml).
 lint: setup
-	$(VENV)/bin/ruff check src tests notebooks
-	$(VENV)/bin/ruff format --check src tests notebooks
+	$(VENV)/bin/ruff check src tests notebooks book/_ext
+	$(VENV)/bin/ruff format --check src tests notebooks book/_ext
 	$(VENV)/bin/mypy
 
 bench: data
