@@ -59,8 +59,12 @@ def test_params_validate_on_construction_and_name_the_value() -> None:
 
 
 def test_params_table_lists_every_field_with_its_comment() -> None:
-    table = Params(n_samples=7).table()
+    styled = Params(n_samples=7).table()
+    table = styled.data
     assert list(table.index) == ["profile", "schedule", "n_samples", "eps_values"]
+    # the book shows every comment whole (a DataFrame's HTML cuts text at 50 characters)
+    long = Params.docs()["profile"]
+    assert len(long) > 50 and long.replace("<", "&lt;").replace(">", "&gt;") in styled.to_html()
     assert (
         table.loc["n_samples", "value"] == "7" and table.loc["n_samples", "meaning"] == "test images attacked"
     )

@@ -168,7 +168,9 @@ class ChapterParams:
         return cls(**values)
 
     def table(self) -> Any:
-        """The parameters as a table (parameter, value, meaning): what the book shows once."""
+        """The parameters as a table (parameter, value, meaning): what the book shows once. A
+        pandas ``Styler`` (its ``.data`` the frame), so that no text is cut at pandas' column width
+        and long values wrap inside the page."""
         import pandas as pd
 
         docs = self.docs()
@@ -176,7 +178,10 @@ class ChapterParams:
             {"parameter": name, "value": _show(value), "meaning": docs[name]}
             for name, value in self.as_dict().items()
         ]
-        return pd.DataFrame(rows).set_index("parameter")
+        frame = pd.DataFrame(rows).set_index("parameter")
+        return frame.style.format(escape="html").set_properties(
+            **{"text-align": "left", "white-space": "normal"}
+        )
 
 
 def _show(value: Any) -> str:
