@@ -1,11 +1,10 @@
 # advsamples: `make book` (set-up, data, every notebook through papermill, HTML book)
 #             `make test` (actionlint on the workflows, ruff on code and notebooks, mypy, unit
 #             tests, a small audit, nbval).
-# `make book PROFILE=paper` renders the published paper profile from its results committed under
-# results/paper/ (recomputing nothing); the default, quick, recomputes everything at CI size.
-# `make paper` computes the paper profile itself (hours on a CPU). The default becomes paper once
-# the paper run's every chapter is committed.
-PROFILE ?= quick
+# `make book` renders the published paper profile from its results committed under results/paper/
+# (recomputing nothing, checked against their manifest); `make book PROFILE=quick` recomputes
+# everything at CI size. `make paper` computes the paper profile itself (hours on a CPU).
+PROFILE ?= paper
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    := .venv
 PY      := $(VENV)/bin/python

@@ -72,3 +72,50 @@ def test_js_errors_missing_images_paths_and_tracebacks_are_found(tmp_path: Path)
         "traceback",
     ):
         assert what in problems, problems
+
+
+WIDE = "<table><tr>" + "".join(f"<td>column{i:03d}</td>" for i in range(200)) + "</tr></table>"
+
+
+def test_a_wide_table_that_runs_off_the_page_is_found(tmp_path: Path) -> None:
+    body = f'<main><article style="width: 600px">{WIDE}</article></main>'
+    problems = browser.layout_problems(_page(tmp_path, body))
+    assert any("runs off the text column" in p for p in problems), problems
+    assert any("scrolls sideways" in p for p in problems), problems
+
+
+def test_a_wide_table_inside_a_scrolling_container_fits(tmp_path: Path) -> None:
+    body = f'<main><article style="width: 600px"><div style="overflow-x: auto">{WIDE}</div></article></main>'
+    assert browser.layout_problems(_page(tmp_path, body)) == []
+
+
+def test_the_books_stylesheet_scrolls_wide_notebook_tables(tmp_path: Path) -> None:
+    """book/_static/advsamples.css on the markup myst-nb gives a notebook's HTML output."""
+    css = Path(__file__).resolve().parents[1] / "book" / "_static" / "advsamples.css"
+    shutil.copy(css, tmp_path / "advsamples.css")
+    body = (
+        '<main><article style="width: 600px"><div class="cell_output docutils container">'
+        f'<div class="output text_html">{WIDE}</div></div></article></main>'
+    )
+    page = _page(tmp_path, body, '<link rel="stylesheet" href="advsamples.css">')
+    assert browser.layout_problems(page) == []
+    (tmp_path / "advsamples.css").write_text("")  # without the stylesheet, the same table runs off
+    assert browser.layout_problems(page)
+
+
+def test_a_redirect_page_has_no_layout_to_check(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    page.write_text('<meta http-equiv="Refresh" content="0; url=elsewhere.html" />')
+    assert browser.layout_problems(page) == []
+
+
+def test_a_figure_without_a_numbered_caption_is_found(tmp_path: Path) -> None:
+    png = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+        "AAAABJRU5ErkJggg=="
+    )
+    bare = browser.check_page(_page(tmp_path, f'<figure><img src="{png}"></figure>'))
+    assert any("without a numbered caption" in p for p in bare.problems), bare.problems
+    caption = '<figcaption><span class="caption-number">Figure 1 </span>x</figcaption>'
+    numbered = f'<figure><img src="{png}">{caption}</figure>'
+    assert browser.check_page(_page(tmp_path, numbered)).ok

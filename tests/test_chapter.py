@@ -198,3 +198,33 @@ def test_non_finite_floats_round_trip_as_floats(tmp_path: Path) -> None:
     r.save(tmp_path / "r")
     back = Result.load(tmp_path / "r")
     assert isinstance(back.error, float) and np.isnan(back.error) and back.per_eps == {"inf": float("inf")}
+
+
+# --------------------------------------------------------------------------- headline
+def test_headline_renders_a_box_and_escapes_its_text() -> None:
+    from advsamples.chapter import Headline
+
+    h = Headline(
+        "Paper <2016>", (("success", "97.05%", "95.97%"), ("a & b", "1", "2")), "90,000 attacks", "ours"
+    )
+    html = h._repr_html_()
+    assert html.startswith('<div class="headline">') and html.endswith("</div>")
+    assert "Paper &lt;2016&gt;" in html and "a &amp; b" in html and "<2016>" not in html
+    assert html.count("<tr>") == 3  # the header and the two rows
+    assert "<td>97.05%</td><td>95.97%</td>" in html
+    assert "<b>Paper:</b> 90,000 attacks." in html and "<b>This study:</b> ours." in html
+
+
+@pytest.mark.parametrize(
+    "rows, match",
+    [
+        ((), "at least one row"),
+        ((("a", "b"),), "quantity, paper, ours"),
+        ((("a", "b", 3),), "quantity, paper, ours"),
+    ],
+)
+def test_headline_refuses_bad_rows(rows: tuple, match: str) -> None:
+    from advsamples.chapter import Headline
+
+    with pytest.raises(ValueError, match=match):
+        Headline("p", rows, "a", "b")

@@ -442,3 +442,17 @@ def test_quick_run_reproduces_the_notebook(tmp_path: Path, monkeypatch: pytest.M
     assert (g["wd_conf_first"], g["wd_paper_inside"]) == (0.8765417337417603, "inside")
     assert g["max_error_gap"] == 0.009500000000000064
     assert g["standin_confidence_max"] == 0.9322447180747986
+
+
+def test_headline_sets_the_papers_numbers_beside_ours() -> None:
+    r = _result()
+    g, h = C.glue_values(r), C.headline(r)
+    G = papers.GOODFELLOW
+    assert h.rows[0] == ("logistic regression, 3 vs 7: clean error", "1.6%", f"{g['logreg_clean_error']:.1%}")
+    assert h.rows[1][1:] == ("99%", f"{g['logreg_adv_error']:.2%}")
+    assert (
+        h.rows[2][1] == f"{G['softmax_adv_error']:.1%} ({G['softmax_adv_confidence']:.1%})" == "99.9% (79.3%)"
+    )
+    assert h.rows[2][2] == f"{g['adv_error_fc10']:.2%} ({g['adv_confidence_fc10']:.1%})"
+    assert h.rows[3][1] == "89.4%" and g["maxout_names"] in h.rows[3][2]
+    assert f"{g['n_samples_10class']:,} test digits" in h.our_scale and "ε = 0.25" in h.paper_scale

@@ -258,3 +258,11 @@ def test_quick_run_reproduces_the_notebook(tmp_path: Path, monkeypatch: pytest.M
     assert g["logreg_mean_random_loss"] == 0.09192973186725104
     assert (g["logreg_random_below"], g["linear_max_loss_diff"], g["n_pixels"]) == (20, 0.0, 784)
     assert any((tmp_path / "cache" / "formulation").iterdir())  # cached
+
+
+def test_headline_quotes_the_measured_claims() -> None:
+    r = _result()
+    g, h = F.glue_values(r), F.headline(r)
+    assert [row[1] for row in h.rows] == ["derived", "assumed", "not reported"]
+    assert f"{g['linear_corners']:,} corners" in h.rows[0][2] and f"{g['gc_max_off']:.1e}" in h.rows[1][2]
+    assert f"{g['logreg_mean_fgsm_loss']:.1f}" in h.rows[2][2]

@@ -203,3 +203,11 @@ def test_figures_and_tables_from_a_result() -> None:
         assert fn(r) is not None
     assert list(H.budget_table(r).data.index) == UPS
     assert list(H.correlation_table(r).data.index) == ["A vs H", "A vs success at Υ = 14.5%"]
+
+
+def test_headline_quotes_the_success_and_the_correlation() -> None:
+    r = _result()
+    g, h = H.glue_values(r), H.headline(r)
+    assert h.rows[0] == ("success at Υ = 14.5%", "97.05%", f"{g['success_at_paper_gamma']:.2%}")
+    assert f"ρ = {g['spearman']:.2f}" in h.rows[1][2] and g["correlation_words"] in h.rows[1][2]
+    assert "9 budgets Υ from 0.3% to 38.3%" in h.paper_scale

@@ -416,3 +416,13 @@ def test_wasted_share_counts_picked_pixels_that_did_not_change() -> None:
         use_logits=True,
     )
     assert J.wasted_share(c) == pytest.approx(1 - 9 / 10)
+
+
+def test_headline_sets_fig_11_beside_ours() -> None:
+    r = _result()
+    g, h = J.glue_values(r), J.headline(r)
+    assert h.rows[0] == ("success rate, test set", "97.05%", f"{g['success_test']:.2%}")
+    assert h.rows[1][1:] == ("4.03%", f"{g['distortion_success_test']:.2%}")
+    assert h.rows[2][1:] == ("64.7%", f"{g['decrease_success_logits']:.1%}")
+    assert "90,000 attacks per set" in h.paper_scale
+    assert f"{g['n_attacks_per_set']:,} attacks per set" in h.our_scale

@@ -64,6 +64,20 @@ def test_a_small_run_round_trips_and_is_cached(tmp_path: Path, monkeypatch: pyte
     result.save(tmp_path / "copy")
     back = L.Result.load(tmp_path / "copy")
     assert L.glue_values(back) == L.glue_values(result)
+    g, h = L.glue_values(result), L.headline(result)
+    assert h.rows == (
+        (
+            "FC10(1e-4): mean distortion (success)",
+            "0.062",
+            f"{g['dist_fc10_0p0001']:.3f} ({g['success_fc10_0p0001']:.0%})",
+        ),
+        (
+            "FC10(1): mean distortion (success)",
+            "0.140",
+            f"{g['dist_fc10_1p0']:.3f} ({g['success_fc10_1p0']:.0%})",
+        ),
+    )
+    assert "3 correctly classified test digits" in h.our_scale
     # the rerun reads the cache: a broken attack would fail if it were called again
     monkeypatch.setattr(L, "_compute", lambda *a, **k: pytest.fail("recomputed a cached run"))
     again = L.run(p, progress=False)

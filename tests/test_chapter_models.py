@@ -203,3 +203,14 @@ def test_quick_run_reproduces_the_notebook(tmp_path: Path, monkeypatch: pytest.M
     assert g["lenet_paper_first_epoch_err"] == 0.08330000000000004
     assert g["lenet_paper_last_step_drop"] == 1.2700000000000045
     assert g["fc10_order"] == "rises with λ, as in the paper"
+
+
+def test_headline_lists_every_model_the_papers_report() -> None:
+    r = _result()
+    h = C.headline(r)
+    reported = [
+        (label, p, e) for label, p, e in zip(r.labels, r.paper_errors, r.errors, strict=True) if p is not None
+    ]
+    assert len(h.rows) == len(reported)
+    for row, (label, paper, err) in zip(h.rows, reported, strict=True):
+        assert row == (f"{label}: test error", f"{paper:.2%}", f"{float(err):.2%}")

@@ -291,3 +291,12 @@ def test_a_small_run_is_cached_and_resumes(tmp_path: Path, monkeypatch: pytest.M
     (sorted(victim.glob("*.npz"))[-1]).unlink()
     assert T.glue_values(T.run(p, progress=False)) == g
     assert calls == [1]
+
+
+def test_headline_sets_tables_2_to_4_beside_ours() -> None:
+    r = _result()
+    g, h = T.glue_values(r), T.headline(r)
+    D = papers.SZEGEDY_DISJOINT
+    assert h.rows[0][1:] == (f"{g['t2_black_paper_mean']:.1%}", f"{g['t2_black_mean']:.1%}")
+    assert h.rows[1][1:] == ("26.2%", f"{g['dj_to_same_half_other_arch']:.1%}")
+    assert h.rows[2][1:] == (f"{D['to_other_half_same_arch']:.1%}", f"{g['dj_to_other_half_same_arch']:.1%}")

@@ -69,3 +69,50 @@ def test_no_cell_shows_a_path_of_the_build_machine(name: str) -> None:
         if cell["cell_type"] == "code":
             lines = [line for line in "".join(cell["source"]).splitlines() if line.strip()]
             assert not lines or lines[-1].strip() != "rec.save()", f"{name}: end the cell with `rec.save();`"
+
+
+#: Chapters without a paper to set beside (the run record is the appendix of timings).
+NO_HEADLINE = {"runrecord"}
+
+
+def _cells(name: str) -> list[dict]:
+    return json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+
+
+@pytest.mark.parametrize("name", list(CHAPTER_MODULES))
+def test_every_figure_has_a_numbered_caption(name: str) -> None:
+    """A cell that shows a figure carries myst-nb's figure options: a caption (numbered by the
+    book) and a name to refer to it by, unique in the book."""
+    for cell in _cells(name):
+        if cell["cell_type"] == "code" and "rec.figure(" in "".join(cell["source"]):
+            fig = cell["metadata"].get("mystnb", {}).get("figure", {})
+            assert fig.get("caption", "").strip(), f"{name}: a figure cell without a caption"
+            assert fig.get("name", "").startswith(f"fig-{name}-"), f"{name}: figure name {fig.get('name')!r}"
+
+
+def test_figure_names_are_unique() -> None:
+    names = [
+        c["metadata"]["mystnb"]["figure"]["name"]
+        for n in CHAPTER_MODULES
+        for c in _cells(n)
+        if "figure" in c["metadata"].get("mystnb", {})
+    ]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+@pytest.mark.parametrize("name", [n for n in CHAPTER_MODULES if n not in NO_HEADLINE])
+def test_every_chapter_opens_with_its_headline(name: str) -> None:
+    """The chapter's first code cell (the run) ends by showing ``chapter.headline(result)``, and
+    the module has the function; the parameters table comes after, once."""
+    import importlib
+
+    module = importlib.import_module(f"advsamples.experiments.{CHAPTER_MODULES[name]}")
+    assert callable(getattr(module, "headline", None)), f"{name} has no headline()"
+    code = [
+        c
+        for c in _cells(name)
+        if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])
+    ]
+    assert "".join(code[0]["source"]).strip().endswith("chapter.headline(result)")
+    tables = [c for c in code if "params.table()" in "".join(c["source"])]
+    assert len(tables) == 1, f"{name}: the parameters table should appear once, found {len(tables)}"

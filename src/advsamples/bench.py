@@ -1,4 +1,4 @@
-"""Timing of the attacks at the paper's settings (``python -m advsamples bench jsma``).
+"""Timing of the attacks (``python -m advsamples bench jsma`` and ``bench cw``).
 
 :func:`bench_jsma` times :func:`advsamples.attacks.jsma.jsma_trace` with theta = +1,
 gamma = 14.5% and the logits' forward derivative (Papernot et al. 2016, Section IV), reports
@@ -21,7 +21,14 @@ from .attacks._jsma_reference import reference_jsma
 from .attacks._validate import frozen
 from .attacks.jsma import jsma_trace
 
-__all__ = ["bench_jsma", "bench_jsma_test_set", "format_bench"]
+__all__ = [
+    "bench_cw",
+    "bench_cw_test_set",
+    "bench_jsma",
+    "bench_jsma_test_set",
+    "format_bench",
+    "format_bench_cw",
+]
 
 #: The paper's full JSMA experiment: 10,000 MNIST test digits x 9 targets.
 PAPER_ATTACKS = 90_000
@@ -151,3 +158,109 @@ def bench_jsma_test_set(
         classes = int(model(x[:1]).shape[1])
     rows, target = other_targets(y, classes)
     return bench_jsma(model, x[rows], target, threads=threads, batch_size=batch_size, progress=progress)
+
+
+def bench_cw(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    threads: int,
+    max_iter: int = 100,
+    search_steps: int = 3,
+    c_init: float = 1.0,
+    one_by_one: int | None = None,
+) -> dict[str, Any]:
+    """Time :func:`advsamples.attacks.cw_l2_trace` (targeted) batched against a loop of the same
+    attack one sample at a time, with ``threads`` torch threads; return the figures.
+
+    The loop runs on the first ``one_by_one`` rows (default: all); its answers must equal the
+    batch's on those rows (success, iterations, and samples within 1e-5), which
+    ``agree``/``compared`` report. ``speedup`` is the ratio of attacks per second.
+    """
+    from .attacks.cw import cw_l2_trace
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got threads={threads!r}")
+    n = int(x.shape[0])
+    loop_n = n if one_by_one is None else one_by_one
+    if isinstance(loop_n, bool) or not isinstance(loop_n, int) or not 1 <= loop_n <= n:
+        raise ValueError(f"one_by_one must be an integer in [1, {n}], got one_by_one={one_by_one!r}")
+    # c starts at 1 (C&W's 1e-3 needs more rounds than a benchmark runs to bracket it)
+    kwargs: dict[str, Any] = {
+        "targeted": True,
+        "max_iter": max_iter,
+        "search_steps": search_steps,
+        "c_init": c_init,
+    }
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        cw_l2_trace(model, x[:1], target[:1], **kwargs)  # warm-up
+        start = time.perf_counter()
+        batch = cw_l2_trace(model, x, target, **kwargs)
+        batch_s = time.perf_counter() - start
+        start = time.perf_counter()
+        singles = [cw_l2_trace(model, x[i : i + 1], target[i : i + 1], **kwargs) for i in range(loop_n)]
+        loop_s = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous)
+    agree = sum(
+        int(
+            bool(s.success[0] == batch.success[i])
+            and int(s.iterations[0]) == int(batch.iterations[i])
+            and torch.allclose(s.adv[0], batch.adv[i], atol=1e-5)
+        )
+        for i, s in enumerate(singles)
+    )
+    batch_rate, loop_rate = n / batch_s, loop_n / loop_s
+    return {
+        "attacks": n,
+        "batch_s": batch_s,
+        "batch_attacks_per_s": batch_rate,
+        "loop_attacks": loop_n,
+        "loop_s": loop_s,
+        "loop_attacks_per_s": loop_rate,
+        "speedup": batch_rate / loop_rate,
+        "success_rate": float(batch.success.double().mean()),
+        "mean_l2": float(batch.l2[batch.success].mean()) if bool(batch.success.any()) else float("nan"),
+        "agree": agree,
+        "compared": loop_n,
+        "threads": threads,
+        "max_iter": max_iter,
+        "search_steps": search_steps,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def format_bench_cw(d: dict[str, Any]) -> str:
+    """Human-readable report of a :func:`bench_cw` result."""
+    return "\n".join(
+        [
+            f"C&W L2 bench: {d['attacks']} targeted attacks, threads={d['threads']}, "
+            f"max_iter={d['max_iter']}, search_steps={d['search_steps']}",
+            f"  batched         {d['batch_s']:.2f} s  ->  {d['batch_attacks_per_s']:.2f} attacks/s",
+            f"  one by one      {d['loop_s']:.2f} s for {d['loop_attacks']}  ->  "
+            f"{d['loop_attacks_per_s']:.2f} attacks/s",
+            f"  speed-up        {d['speedup']:.1f}x",
+            f"  same answers    {d['agree']}/{d['compared']} samples (success, iterations, sample)",
+            f"  success         {100 * d['success_rate']:.1f}%  mean L2 of successes {d['mean_l2']:.3f}",
+            f"  peak RSS        {d['peak_rss_mib']:.0f} MiB (process, ru_maxrss)",
+        ]
+    )
+
+
+def bench_cw_test_set(
+    samples: int, *, schedule: str = "quick", threads: int, max_iter: int = 100, search_steps: int = 3
+) -> dict[str, Any]:
+    """:func:`bench_cw` on the trained ``lenet_paper`` (``schedule``): the first ``samples`` MNIST
+    test digits, each toward the next class."""
+    from .data import load_mnist
+    from .models import get_model
+
+    model = get_model("lenet_paper", schedule, progress=False)
+    mnist = load_mnist()
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= len(mnist.x_test):
+        raise ValueError(f"samples={samples!r} must be an integer between 1 and {len(mnist.x_test)}")
+    x, y = mnist.x_test[:samples], mnist.y_test[:samples]
+    return bench_cw(model, x, (y + 1) % 10, threads=threads, max_iter=max_iter, search_steps=search_steps)

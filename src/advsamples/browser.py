@@ -8,7 +8,10 @@ and checks, page by page:
   ``\\(``, ``\\[`` or ``$$`` is left in the text;
 - every figure's image file is there;
 - no glue placeholder, error output or traceback is visible;
-- no absolute path of the build machine appears (the project's folder, the builder's home folder).
+- no absolute path of the build machine appears (the project's folder, the builder's home folder);
+- nothing runs off the page at a desktop width: the page does not scroll sideways, and a table
+  wider than the text column sits in a container that scrolls it (a copy of the page with a probe
+  script, its links resolved against the original's folder, reports what it measured).
 
 It saves a screenshot of each page under ``_build/screenshots/`` so that a person can look. The
 network is cut off with a dead proxy, so a page that needs a CDN (MathJax by default) fails.
@@ -19,13 +22,15 @@ says so and stops.
 from __future__ import annotations
 
 import html as _html
+import json
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PageReport", "check_book", "check_page", "chromium"]
+__all__ = ["LAYOUT_WIDTH", "PageReport", "check_book", "check_page", "chromium", "layout_problems"]
 
 _BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 #: Flags for a headless, sandbox-free (root in a container), network-less run.
@@ -86,6 +91,68 @@ def _visible_text(dom: str) -> str:
 #: Chromium's log of the page's console: ``...:INFO:CONSOLE:1] "message", source: ...``. Uncaught
 #: exceptions and failed loads are errors (console.error is logged like console.log).
 _CONSOLE = re.compile(r"CONSOLE[:(]\d+\)?\] \"(.*?)\", source: (\S+)")
+
+
+#: The layout probe: appended to a copy of the page, it measures once the page has loaded and
+#: writes what it found into ``<body data-advsamples-layout="...">`` for ``--dump-dom`` to read.
+_PROBE = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const out = {page: null, tables: []};
+  const d = document.documentElement;
+  if (d.scrollWidth > d.clientWidth + 1) out.page = [d.scrollWidth, d.clientWidth];
+  const column = document.querySelector("article") || document.querySelector("main") || document.body;
+  const right = column.getBoundingClientRect().right;
+  for (const t of column.querySelectorAll("table")) {
+    const r = t.getBoundingClientRect();
+    if (r.width === 0 || r.right <= right + 1) continue;
+    let scrolls = false;
+    for (let e = t.parentElement; e && e !== column.parentElement; e = e.parentElement) {
+      const o = getComputedStyle(e).overflowX;
+      const inside = e.getBoundingClientRect().right <= right + 1;
+      if ((o === "auto" || o === "scroll") && inside) { scrolls = true; break; }
+    }
+    if (!scrolls) out.tables.push([Math.round(r.width), (t.innerText || "").trim().slice(0, 40)]);
+  }
+  document.body.setAttribute("data-advsamples-layout", JSON.stringify(out));
+}, 300));
+</script>"""
+#: The width the layout is checked at (a desktop window).
+LAYOUT_WIDTH = 1280
+
+
+def layout_problems(page: Path, *, timeout: float = 60.0, width: int = LAYOUT_WIDTH) -> list[str]:
+    """What runs off ``page`` at ``width`` pixels: the page scrolling sideways, or a table wider
+    than the text column that no container scrolls. Empty when the layout fits."""
+    source = page.read_text(errors="replace")
+    if re.search(r'(?i)<meta[^>]+http-equiv="refresh"', source):
+        return []  # a redirect (the book's index.html): the page it leads to is checked itself
+    base = f'<base href="{page.resolve().parent.as_uri()}/">'
+    probe = re.sub(r"(?i)<head\b[^>]*>", lambda m: m.group(0) + base, source, count=1)
+    probe = re.sub(r"(?i)</body>", lambda m: _PROBE + m.group(0), probe, count=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / page.name
+        copy.write_text(probe)
+        dumped = _run(
+            [
+                chromium(),
+                *_FLAGS,
+                "--virtual-time-budget=20000",
+                f"--window-size={width},2000",
+                "--dump-dom",
+                copy.as_uri(),
+            ],
+            timeout,
+        )
+    m = re.search(r'data-advsamples-layout="([^"]*)"', dumped.stdout)
+    if not m:
+        return ["the layout probe did not report (the page did not finish loading)"]
+    found = json.loads(_html.unescape(m.group(1)))
+    problems = []
+    if found["page"]:
+        problems.append(f"the page scrolls sideways at {width} px: {found['page'][0]} px of content")
+    for w, text in found["tables"]:
+        problems.append(f"a table runs off the text column at {width} px ({w} px wide): {text!r}")
+    return problems
 
 
 def check_page(
@@ -150,6 +217,10 @@ def check_page(
     ):
         if marker in text:
             report.problems.append(f"{what} is visible")
+    figures = len(re.findall(r"<figure\b", dom))
+    numbered = len(re.findall(r'<span class="caption-number">', dom))
+    if figures > numbered:
+        report.problems.append(f"{figures - numbered} of {figures} figure(s) without a numbered caption")
     if re.search(r'class="[^"]*\b(output error|stderr)\b', dom):
         report.problems.append("an error or stderr output is visible")
     for path in forbidden:
@@ -159,6 +230,7 @@ def check_page(
                 f"a path of the build machine is visible: {' '.join(text[i : i + 60].split())!r}"
             )
             break
+    report.problems += layout_problems(page, timeout=timeout)
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         shot = _run(

@@ -54,6 +54,7 @@ from .paths import cache_dir
 __all__ = [
     "ChapterParams",
     "ChapterResult",
+    "Headline",
     "add_resumed_seconds",
     "cache_root",
     "cached",
@@ -188,6 +189,47 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_show(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# --------------------------------------------------------------------------- headline
+@dataclass(frozen=True)
+class Headline:
+    """What a chapter opens with: its headline numbers beside the paper's, and at which scale.
+
+    ``rows`` are ``(quantity, the paper's, ours)``, already worded; ``paper_scale`` and
+    ``our_scale`` say what each number was measured on. Shown in a notebook as a boxed table
+    (``_repr_html_``; the book's stylesheet draws the box).
+
+    Raises:
+        ValueError: for no rows, or a row that is not three texts.
+    """
+
+    source: str  # the paper and where it prints its numbers, e.g. "Papernot et al. (2016), Fig. 11"
+    rows: tuple[tuple[str, str, str], ...]
+    paper_scale: str
+    our_scale: str
+
+    def __post_init__(self) -> None:
+        if not self.rows:
+            raise ValueError("a headline needs at least one row, got rows=()")
+        for row in self.rows:
+            if len(row) != 3 or not all(isinstance(t, str) for t in row):
+                raise ValueError(f"a headline row is (quantity, paper, ours) as texts, got {row!r}")
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        body = "".join(
+            f"<tr><th>{escape(q)}</th><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for q, a, b in self.rows
+        )
+        return (
+            '<div class="headline">'
+            f'<p class="headline-title">Headline: {escape(self.source)} beside this study</p>'
+            '<table class="headline-table"><thead><tr><th></th><th>paper</th><th>this study</th></tr>'
+            f"</thead><tbody>{body}</tbody></table>"
+            f'<p class="headline-scale"><b>Paper:</b> {escape(self.paper_scale)}. '
+            f"<b>This study:</b> {escape(self.our_scale)}.</p></div>"
+        )
 
 
 # --------------------------------------------------------------------------- results

@@ -151,9 +151,12 @@ def _check_book(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import bench_jsma_test_set, format_bench
+    from .bench import bench_cw_test_set, bench_jsma_test_set, format_bench, format_bench_cw
 
     threads = _threads(args)
+    if args.what == "cw":
+        print(format_bench_cw(bench_cw_test_set(args.samples, schedule=args.schedule, threads=threads)))
+        return 0
     result = bench_jsma_test_set(
         args.samples, schedule=args.schedule, threads=threads, batch_size=args.batch_size, progress=True
     )
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_check_book)
 
     p = sub.add_parser("bench", help="benchmarks that print figures (speed, memory)")
-    p.add_argument("what", choices=["jsma"], help="which benchmark")
+    p.add_argument("what", choices=["jsma", "cw"], help="which benchmark (cw: batched against one by one)")
     p.add_argument(
         "--threads",
         type=_positive_int,
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "--samples",
         type=_positive_int,
         default=200,
-        help="test digits to attack (each toward its 9 other classes)",
+        help="test digits to attack (jsma: each toward its 9 other classes; cw: toward the next class)",
     )
     p.add_argument("--schedule", default="quick", help="which trained lenet_paper to attack")
     p.add_argument("--batch-size", type=_positive_int, default=512, help="samples attacked together")

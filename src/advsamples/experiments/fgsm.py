@@ -48,7 +48,7 @@ from torch import nn
 from advsamples import models as M
 from advsamples import papers, plotting
 from advsamples.attacks.fgsm import fgsm
-from advsamples.chapter import ChapterParams, ChapterResult, cached, chunked, param
+from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, chunked, param
 from advsamples.data import MNIST, load_mnist
 from advsamples.experiments.common import correct_per_class, extreme_pairs, sample_indices
 from advsamples.experiments.common import predict as _predict
@@ -1002,4 +1002,38 @@ def table_weight_decay(result: Result) -> Styler:
     ).set_index("weight decay λ")
     return decay.style.format(
         {"mean ‖w_c‖₁": "{:.1f}", "clean error": "{:.1%}", err: "{:.1%}", "mean confidence": "{:.1%}"}
+    )
+
+
+def headline(result: Result) -> Headline:
+    """The chapter's opening box: Goodfellow et al.'s error rates under FGSM beside ours."""
+    g = glue_values(result)
+    stand_ins = g["maxout_names"]
+    return Headline(
+        "Goodfellow et al. (2015), Sec. 4 and Fig. 2",
+        (
+            (
+                "logistic regression, 3 vs 7: clean error",
+                f"{G['logreg_clean_error']:.1%}",
+                f"{g['logreg_clean_error']:.1%}",
+            ),
+            (
+                "logistic regression, 3 vs 7: FGSM error",
+                f"{G['logreg_adv_error']:.0%}",
+                f"{g['logreg_adv_error']:.2%}",
+            ),
+            (
+                "shallow softmax: FGSM error (confidence)",
+                f"{G['softmax_adv_error']:.1%} ({G['softmax_adv_confidence']:.1%})",
+                f"{g['adv_error_fc10']:.2%} ({g['adv_confidence_fc10']:.1%})",
+            ),
+            (
+                "maxout network: FGSM error",
+                f"{G['maxout_adv_error']:.1%}",
+                f"{g['standin_error_min']:.1%} to {g['standin_error_max']:.1%} (stand-ins: {stand_ins})",
+            ),
+        ),
+        f"ε = {G['eps']:g} on MNIST's test set",
+        f"ε = {g['table_eps']:g} on {g['n_samples_10class']:,} test digits per model "
+        f"({g['n_logreg']:,} 3s and 7s for the logistic regression)",
     )

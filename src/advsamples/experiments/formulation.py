@@ -36,7 +36,7 @@ from torch import nn
 from advsamples import models as M
 from advsamples import papers
 from advsamples.attacks.fgsm import fgsm
-from advsamples.chapter import ChapterParams, ChapterResult, cached, param
+from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, param
 from advsamples.data import MNIST, load_mnist
 from advsamples.experiments.common import sample_indices
 from advsamples.gradcheck import input_gradient_error
@@ -635,3 +635,36 @@ def linear_frame(result: Result) -> pd.DataFrame:
 def linear_table(result: Result) -> Styler:
     """:func:`linear_frame`, formatted (a method that does not apply shows a dash)."""
     return linear_frame(result).style.format("{:.4f}", na_rep="—")
+
+
+def headline(result: Result) -> Headline:
+    """The chapter's opening box: the two claims the formulation rests on, derived in the papers,
+    measured here."""
+    g = glue_values(result)
+    return Headline(
+        "Goodfellow et al. (2015), Sec. 3, and the end-to-end gradient flow the attacks assume",
+        (
+            (
+                "FGSM's step maximises the linearised loss over the L∞ ball",
+                "derived",
+                f"exact on {g['linear_instances']} linear instances: largest gap to the best of "
+                f"{g['linear_corners']:,} corners {g['linear_max_loss_diff']:.2g}",
+            ),
+            (
+                "autograd's input gradient is the loss's derivative",
+                "assumed",
+                f"relative error to finite differences at most {g['gc_max_off']:.1e} "
+                f"(off the kinks, {len(result.check_models)} models)",
+            ),
+            (
+                "one FGSM step on the logistic regression: mean loss",
+                "not reported",
+                f"{g['logreg_mean_clean_loss']:.3f} → {g['logreg_mean_fgsm_loss']:.1f} "
+                f"(best of {g['n_random_corners']:,} random corners {g['logreg_mean_random_loss']:.2f})",
+            ),
+        ),
+        "derivations, no measurement",
+        f"{g['n_grad_samples']} test digits and {g['n_grad_coords_checked']:,} gradient coordinates "
+        f"checked; {g['linear_instances']} random {g['linear_n']}-dimensional linear models; "
+        f"ε = {g['linear_eps']:g}",
+    )

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from advsamples import models as M
 from advsamples import papers, plotting
 from advsamples.attacks.jsma import adversarial_distance, jsma_budget
-from advsamples.chapter import ChapterParams, ChapterResult, cached, param
+from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, param
 from advsamples.experiments.common import CLASSES, extreme_pairs, other_targets, sample_indices
 from advsamples.experiments.jsma_runs import (
     Crafted,
@@ -698,3 +698,29 @@ def distance_vs_hardness_figure(result: Result) -> Figure:
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def headline(result: Result) -> Headline:
+    """The chapter's opening box: the success at the paper's budget, and how well the adversarial
+    distance predicts the hardness, which Papernot et al. show as matrices and judge by eye."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    g = glue_values(result)
+    ups = PN["hardness_upsilons"]
+    return Headline(
+        "Papernot et al. (2016), Sec. V-B, Figs. 12 and 13",
+        (
+            (
+                f"success at Υ = {PN['gamma']:.1%}",
+                f"{PN['success']['test']:.2%}",
+                f"{g['success_at_paper_gamma']:.2%}",
+            ),
+            (
+                "adversarial distance A predicts hardness H",
+                "judged from the two matrices",
+                f"Spearman ρ = {g['spearman']:.2f} over {g['n_pairs']} pairs ({g['correlation_words']})",
+            ),
+        ),
+        f"hardness by Eq. (10) over {len(ups)} budgets Υ from {ups[0]:.1%} to {ups[-1]:.1%}",
+        f"{g['n_attacks']:,} attacks by {g['model']} ({g['epochs']} epochs), "
+        f"{len(result.params['upsilons'])} budgets from {g['upsilon_first']:.1%} to {g['upsilon_max']:.1%}",
+    )

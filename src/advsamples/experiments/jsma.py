@@ -31,7 +31,7 @@ from torch import nn
 from advsamples import models as M
 from advsamples import papers, plotting
 from advsamples.attacks.jsma import best_pairs, forward_derivative, jsma_budget, saliency_map
-from advsamples.chapter import ChapterParams, ChapterResult, cached, param
+from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, param
 from advsamples.experiments.common import (
     CLASSES,
     correct_per_class,
@@ -1095,4 +1095,31 @@ def comparison_figure(result: Result) -> Figure:
         PN["success"]["test"],
         PN["distortion_success"]["test"],
         title=f"JSMA on {p['n_compare']} test digits × 9 targets, Υ = {p['gamma']:.1%}",
+    )
+
+
+def headline(result: Result) -> Headline:
+    """The chapter's opening box: Papernot et al.'s Fig. 11 success and distortion on the test
+    set, and their θ = −1 variant, beside ours."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    g = glue_values(result)
+    return Headline(
+        "Papernot et al. (2016), Fig. 11 and Sec. V-A",
+        (
+            ("success rate, test set", f"{PN['success']['test']:.2%}", f"{g['success_test']:.2%}"),
+            (
+                "distortion of the successful samples",
+                f"{PN['distortion_success']['test']:.2%}",
+                f"{g['distortion_success_test']:.2%}",
+            ),
+            (
+                "θ = −1 (pixels decreased): success rate",
+                f"{PN['decrease_success']:.1%}",
+                f"{g['decrease_success_logits']:.1%}",
+            ),
+        ),
+        f"{PN['attacks_per_set']:,} attacks per set, Υ = {PN['gamma']:.1%}, "
+        f"LeNet at {PN['test_accuracy']:.2%} test accuracy ({PN['epochs']} epochs)",
+        f"{g['n_attacks_per_set']:,} attacks per set, Υ = {g['gamma']:.1%}, "
+        f"LeNet at {g['test_accuracy']:.2%} test accuracy ({g['epochs']} epochs)",
     )

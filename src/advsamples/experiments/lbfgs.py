@@ -43,7 +43,7 @@ from torch import nn
 from advsamples import papers, plotting
 from advsamples.attacks._blas import single_threaded_blas
 from advsamples.attacks.lbfgs import LBFGSResult, Trial, lbfgs_trace
-from advsamples.chapter import ChapterParams, ChapterResult, cached, chunked, param
+from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, chunked, param
 from advsamples.data import load_mnist
 from advsamples.experiments.common import (
     check_search,
@@ -838,3 +838,29 @@ def sample_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     return finish(fig, despine=False)
+
+
+def headline(result: Result) -> Headline:
+    """The chapter's opening box: Szegedy et al.'s Table 1 distortions beside ours, model by
+    model (the models their table reports)."""
+    g = glue_values(result)
+    s = result.settings
+    rows = []
+    for key in s["models"]:
+        if key in papers.SZEGEDY_TABLE1:
+            k = slug(key)
+            rows.append(
+                (
+                    f"{papers.PAPER_MODELS[key].label}: mean distortion (success)",
+                    f"{papers.SZEGEDY_TABLE1[key]['distortion']:.3f}",
+                    f"{g[f'dist_{k}']:.3f} ({g[f'success_{k}']:.0%})",
+                )
+            )
+    return Headline(
+        "Szegedy et al. (2014), Table 1",
+        tuple(rows),
+        "distortion √(Σr²/n) of the smallest adversarial sample found by box-constrained L-BFGS; "
+        "how many samples, which targets and how c was searched are not given",
+        f"the same distortion on {g['n_samples']:,} correctly classified test digits per model, "
+        f"random targets, c searched from {g['c_init']:g} with {g['search_steps']} bisections",
+    )

@@ -21,7 +21,7 @@ from pandas.io.formats.style import Styler
 
 from advsamples import models as M
 from advsamples import papers, plotting
-from advsamples.chapter import ChapterParams, ChapterResult, cached, param
+from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, param
 from advsamples.params import check_choices, check_numbers
 
 __all__ = [
@@ -194,6 +194,26 @@ def glue_values(result: Result) -> dict[str, Any]:
         errors = dict(zip(r.keys, (float(e) for e in r.errors), strict=True))
         out["fc10_order"] = fc10_order([errors[M.fc10_key(wd)] for wd in sorted(r.fc10_weight_decays)])
     return out
+
+
+def headline(result: Result) -> Headline:
+    """The chapter's opening box: the test error of every model the papers report, theirs beside
+    ours, on MNIST's test set."""
+    r = result
+    rows = tuple(
+        (f"{label}: test error", f"{paper:.2%}", f"{float(err):.2%}")
+        for label, err, paper in zip(r.labels, r.errors, r.paper_errors, strict=True)
+        if paper is not None
+    )
+    epochs = dict(zip(r.keys, r.epochs, strict=True))
+    others = sorted({e for k, e in epochs.items() if k != "lenet_paper"})
+    lenet = f"LeNet trained {epochs['lenet_paper']} epochs, " if "lenet_paper" in epochs else ""
+    return Headline(
+        "Papernot et al. (2016), Szegedy et al. (2014) Table 1, Goodfellow et al. (2015)",
+        rows,
+        "MNIST's 10,000 test digits; LeNet trained 200 epochs, the other schedules not given",
+        f"MNIST's 10,000 test digits; {lenet}the others {', '.join(map(str, others))} epochs",
+    )
 
 
 # --------------------------------------------------------------------------- tables and figures

@@ -53,7 +53,7 @@ from advsamples.attacks._validate import check_finite_nonneg
 from advsamples.attacks.fgsm import fgsm
 from advsamples.attacks.jsma import jsma
 from advsamples.attacks.lbfgs import gaussian_noise, lbfgs_trace
-from advsamples.chapter import ChapterParams, ChapterResult, cached, chunked, param
+from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, chunked, param
 from advsamples.data import load_mnist
 from advsamples.experiments.common import (
     check_search,
@@ -1133,4 +1133,34 @@ def disjoint_table(result: Result) -> Styler:
         pd.DataFrame(rows)
         .set_index("FC100-100-10 (P1) samples")
         .style.format({"ours": "{:.1%}", "paper": "{:.1%}", "ours, rms reading": _dash("{:.1%}")})
+    )
+
+
+def headline(result: Result) -> Headline:
+    """The chapter's opening box: how often L-BFGS samples crafted on one model fool another
+    (Szegedy et al.'s Table 2, off its diagonal) and across disjoint training halves."""
+    g = glue_values(result)
+    D = papers.SZEGEDY_DISJOINT
+    models = result.settings["lbfgs_models"]
+    return Headline(
+        "Szegedy et al. (2014), Tables 2 to 4",
+        (
+            (
+                "Table 2: error on the other models (mean off the diagonal)",
+                f"{g['t2_black_paper_mean']:.1%}",
+                f"{g['t2_black_mean']:.1%}",
+            ),
+            (
+                "crafted on FC100-100-10 (P1), error on FC123-456-10 (P1)",
+                f"{D['to_same_half_other_arch']:.1%}",
+                f"{g['dj_to_same_half_other_arch']:.1%}",
+            ),
+            (
+                "crafted on FC100-100-10 (P1), error on FC100-100-10' (P2)",
+                f"{D['to_other_half_same_arch']:.1%}",
+                f"{g['dj_to_other_half_same_arch']:.1%}",
+            ),
+        ),
+        "L-BFGS samples of the MNIST test set; how many is not given",
+        f"L-BFGS samples of {g['n_samples']:,} {g['split']} images crafted on each of {len(models)} models",
     )
