@@ -17,6 +17,8 @@ __all__ = [
     "check_clip",
     "check_finite_nonneg",
     "check_inputs",
+    "check_int",
+    "check_positive",
     "check_labels",
     "num_classes",
     "frozen",
@@ -40,6 +42,29 @@ def check_finite_nonneg(name: str, value: float) -> float:
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
     return v
+
+
+def check_positive(name: str, value: float) -> float:
+    """Return ``value`` as a float, rejecting zero, negative, NaN and infinite values."""
+    v = check_finite_nonneg(name, value)
+    if v == 0:
+        raise ValueError(f"{name} must be > 0, got {name}={value!r}")
+    return v
+
+
+def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` as an int, rejecting booleans, non-integers and values outside
+    ``[minimum, maximum]`` (no upper bound when ``maximum`` is None)."""
+    import numpy as np
+
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        number = None
+    else:
+        number = int(value)
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be an integer {bound}, got {name}={value!r}")
+    return number
 
 
 def check_inputs(x: torch.Tensor, clip: tuple[float, float]) -> None:

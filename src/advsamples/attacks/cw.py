@@ -12,7 +12,9 @@ from advsamples.attacks._validate import (
     check_clip,
     check_finite_nonneg,
     check_inputs,
+    check_int,
     check_labels,
+    check_positive,
     frozen,
     num_classes,
 )
@@ -45,19 +47,6 @@ class CWTrace:
     l2: torch.Tensor
     const: torch.Tensor
     iterations: torch.Tensor
-
-
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {name}={value!r}")
-    return value
-
-
-def _check_positive(name: str, value: float) -> float:
-    v = check_finite_nonneg(name, value)
-    if v == 0:
-        raise ValueError(f"{name} must be > 0, got {name}={value!r}")
-    return v
 
 
 def cw_l2_trace(
@@ -138,10 +127,10 @@ def cw_l2_trace(
         early abort).
     """
     kappa = check_finite_nonneg("kappa", kappa)
-    c_init = _check_positive("c_init", c_init)
-    lr = _check_positive("lr", lr)
-    search_steps = _check_int("search_steps", search_steps, 1, MAX_SEARCH_STEPS)
-    max_iter = _check_int("max_iter", max_iter, 1, MAX_ITER)
+    c_init = check_positive("c_init", c_init)
+    lr = check_positive("lr", lr)
+    search_steps = check_int("search_steps", search_steps, 1, MAX_SEARCH_STEPS)
+    max_iter = check_int("max_iter", max_iter, 1, MAX_ITER)
     lo, hi = check_clip(clip)
     check_inputs(x.detach() if isinstance(x, torch.Tensor) else x, (lo, hi))
 

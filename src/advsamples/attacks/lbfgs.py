@@ -77,6 +77,7 @@ from advsamples.attacks._validate import (
     check_clip,
     check_finite_nonneg,
     check_inputs,
+    check_int,
     check_labels,
     frozen,
     num_classes,
@@ -213,12 +214,6 @@ def lbfgs_objective(
     return _objective(_float64_forward(model), x.detach().to(torch.float64), target, c_t.to(x.device))
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
-    return int(value)
-
-
 def _minimise(
     fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
     lower: np.ndarray,
@@ -304,9 +299,9 @@ def lbfgs_trace(
     c0 = check_finite_nonneg("c_init", c_init)
     if c0 <= 0:
         raise ValueError(f"c_init must be a finite number > 0, got c_init={c_init!r}")
-    search_steps = _check_int("search_steps", search_steps, 0)
-    bracket_steps = _check_int("bracket_steps", bracket_steps, 0)
-    max_iter = _check_int("max_iter", max_iter, 1)
+    search_steps = check_int("search_steps", search_steps, 0)
+    bracket_steps = check_int("bracket_steps", bracket_steps, 0)
+    max_iter = check_int("max_iter", max_iter, 1)
 
     n = x.shape[0]
     x = x.detach()

@@ -10,6 +10,7 @@ from advsamples.attacks._validate import (
     check_clip,
     check_finite_nonneg,
     check_inputs,
+    check_int,
     check_labels,
     frozen,
     num_classes,
@@ -94,8 +95,7 @@ def pgd(
         Resistant to Adversarial Attacks". ICLR 2018. arXiv:1706.06083.
     """
     eps = check_finite_nonneg("eps", eps)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got steps={steps!r}")
+    steps = check_int("steps", steps, 1, MAX_STEPS)
     step_size = 2.5 * eps / steps if alpha is None else check_finite_nonneg("alpha", alpha)
     lo, hi = check_clip(clip)
     check_inputs(x.detach() if isinstance(x, torch.Tensor) else x, (lo, hi))
