@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,12 @@ def _result(**overrides: Any) -> C.Result:
         bench=dict(_BENCH),
         environment={"python": "3.11.7", "results folder": "results/quick"},
         torch_version="2.0",
+        ledger=[
+            {"group": "training", "item": "lenet_paper, 200 epochs", "seconds": 3600.0},
+            {"group": "training", "item": "fc10, 50 epochs", "seconds": 1800.0},
+            {"group": "JSMA runs", "item": "90,000 attacks", "seconds": 5400.0},
+            {"group": "chapters", "item": "fgsm", "seconds": 1800.0},
+        ],
     )
     values.update(overrides)
     return C.Result(**values)
@@ -121,8 +128,60 @@ def test_glue_values_known_answers() -> None:
         "bench_peak_rss_mib": 1024.0,
         "bench_reference_agree": "2 of 3",
         "torch_version": "2.0",
+        "ledger_training_hours": 1.5,  # 3600 + 1800 s
+        "ledger_jsma_hours": 1.5,
+        "ledger_chapters_hours": 0.5,
+        "ledger_total_hours": 3.5,
+        "ledger_jsma_runs": 1,
+        "ledger_two_lane_hours": 1.75,
+        "ledger_target_phrase": "the target of 3 hours on 2 cores is the paper profile's",
     }
     assert set(C.MEASURED_KEYS) <= set(g)
+
+
+def test_target_phrase() -> None:
+    assert C.target_phrase("paper", 2.5) == "that is within the study's target of 3 hours on 2 cores"
+    assert C.target_phrase("paper", 3.25).startswith("that is 0.25 hours above the study's target of 3 hours")
+
+
+def test_ledger_frame_sums_each_group_once() -> None:
+    frame = C.ledger_frame(_result())
+    assert list(frame.index) == [*C.LEDGER_GROUPS, "total"]
+    assert list(frame["pieces"]) == [2, 1, 1, 4]
+    assert list(frame["seconds"]) == [5400.0, 5400.0, 1800.0, 12600.0]
+    assert C.ledger_table(_result()) is not None
+
+
+def test_ledger_counts_a_training_trajectory_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 10- and 50-epoch checkpoints of one trajectory are the first epochs of the longest:
+    its seconds (which include theirs) are the trajectory's; a shared JSMA run is its own row."""
+    import json
+
+    import torch
+
+    from advsamples import models as M
+
+    monkeypatch.setenv("ADVSAMPLES_CHECKPOINTS", str(tmp_path / "ckpt"))
+    monkeypatch.setenv("ADVSAMPLES_RESULTS", str(tmp_path / "results"))
+    (tmp_path / "ckpt").mkdir()
+    for epochs, seconds in ((10, 100.0), (50, 500.0), (200, 2000.0)):
+        cfg = M.config_for("lenet_paper", "paper", epochs=epochs)
+        meta = {"name": "lenet_paper", "config": dataclasses.asdict(cfg), "train_seconds": seconds}
+        torch.save({"meta": json.dumps(meta)}, tmp_path / "ckpt" / f"lenet_paper-{cfg.key()}.pt")
+    other = M.config_for("fc10", "paper")
+    meta = {"name": "fc10", "config": dataclasses.asdict(other), "train_seconds": 30.0}
+    torch.save({"meta": json.dumps(meta)}, tmp_path / "ckpt" / f"fc10-{other.key()}.pt")
+    (tmp_path / "ckpt" / "junk.pt").write_bytes(b"not a checkpoint")
+    jsma = tmp_path / "results" / "cache" / "jsma"
+    jsma.mkdir(parents=True)
+    run_meta = {"gamma": 0.145, "theta": -1.0, "use_logits": True, "seconds": 70.0}
+    torch.save({"success": torch.zeros(9, dtype=torch.bool), "meta": json.dumps(run_meta)}, jsma / "a.pt")
+    rows = C.ledger("quick", [])
+    assert rows == [
+        {"group": "training", "item": "fc10, 50 epochs", "seconds": 30.0},
+        {"group": "training", "item": "lenet_paper, 200 epochs", "seconds": 2000.0},
+        {"group": "JSMA runs", "item": "9 attacks, θ = -1, Υ = 14.5%, logits", "seconds": 70.0},
+    ]
 
 
 def test_run_summary_of_an_incomplete_and_a_missing_run() -> None:

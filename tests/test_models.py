@@ -71,14 +71,97 @@ def test_cache_key_covers_every_field_and_the_data(monkeypatch: pytest.MonkeyPat
         "optimizer": "sgd",
         "theano_init": True,
         "arch": "lenet",
+        "adv_eps": 0.1,
+        "extra": "some samples",
     }
-    assert set(changes) == {f.name for f in dataclasses.fields(M.TrainConfig)}
+    # adv_alpha matters only with the adversarial objective on: checked below
+    assert set(changes) | {"adv_alpha"} == {f.name for f in dataclasses.fields(M.TrainConfig)}
     keys = {base.key()} | {dataclasses.replace(base, **{k: v}).key() for k, v in changes.items()}
     assert len(keys) == len(changes) + 1
+    adversarial = dataclasses.replace(base, adv_eps=0.1)
+    assert dataclasses.replace(adversarial, adv_alpha=0.3).key() != adversarial.key()
     before = base.key()
     assert M.config_for("fc10").key() == before
     monkeypatch.setattr(M._data, "data_checksum", lambda: "another data set")
     assert M.config_for("fc10").key() != before
+
+
+def test_plain_keys_do_not_see_the_adversarial_fields() -> None:
+    """Adding the adversarial-objective fields kept every plain configuration's key (so every
+    committed checkpoint): the key is the digest of the fields that existed before them."""
+    import hashlib
+    import json
+
+    for name in M.MODEL_NAMES:
+        cfg = M.config_for(name, "paper")
+        old = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("adv_eps", "adv_alpha", "extra")}
+        payload = json.dumps({"config": old, "data": M._data.data_checksum()}, sort_keys=True)
+        assert cfg.key() == hashlib.sha256(payload.encode()).hexdigest()[:16], name
+        assert dataclasses.replace(cfg, adv_alpha=0.9).key() == cfg.key()
+    assert "lenet_paper_fgsm" not in M.MODEL_NAMES and "lenet_paper_fgsm" in M.DEFENDED_NAMES
+
+
+def test_adversarial_objective(small_data: None) -> None:
+    """α = 1 weighs the adversarial term by zero: the plain model's weights exactly; α = 0.5
+    trains other weights, and the FGSM term is what moves them."""
+    plain = M.config_for("lenet_paper", epochs=1)
+    a, _, _ = M.train(plain, progress=False)
+    b, _, _ = M.train(dataclasses.replace(plain, adv_eps=0.25, adv_alpha=1.0), progress=False)
+    c, _, _ = M.train(M.config_for("lenet_paper_fgsm", epochs=1), progress=False)
+    for va, vb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb)
+    assert any(
+        not torch.equal(va, vc)
+        for va, vc in zip(a.state_dict().values(), c.state_dict().values(), strict=True)
+    )
+    assert M.config_for("lenet_paper_fgsm", epochs=1) == dataclasses.replace(
+        plain, adv_eps=0.25, adv_alpha=0.5
+    )
+
+
+def test_extra_samples_are_appended_to_the_training_data(small_data: None) -> None:
+    """A configuration naming extra samples trains on its data followed by them, and refuses to
+    train without them (or with samples it does not name)."""
+    cfg = M.config_for("lenet_paper_jsma", epochs=1, extra="recipe-1")
+    assert cfg.key() != M.config_for("lenet_paper_jsma", epochs=1, extra="recipe-2").key()
+    x, y = M.training_data(cfg)
+    ex, ey = torch.rand(40, 1, 28, 28), torch.randint(0, 10, (40,))
+    a, _, _ = M.train(cfg, progress=False, extra=(ex, ey))
+    plain = M.config_for("lenet_paper", epochs=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(M, "training_data", lambda c, mnist=None: (torch.cat([x, ex]), torch.cat([y, ey])))
+        b, _, _ = M.train(plain, progress=False)
+    for va, vb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb)
+    with pytest.raises(ValueError, match="extra training samples are given if and only if"):
+        M.train(cfg, progress=False)
+    with pytest.raises(ValueError, match="extra training samples are given if and only if"):
+        M.train(plain, progress=False, extra=(ex, ey))
+    with pytest.raises(ValueError, match="trains on extra samples"):
+        M.config_for("lenet_paper_jsma")
+
+
+def test_get_model_needs_the_extra_samples_only_to_train(ckpt_dir: Path, small_data: None) -> None:
+    calls: list[int] = []
+
+    def extra() -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(1)
+        return torch.rand(10, 1, 28, 28), torch.randint(0, 10, (10,))
+
+    with pytest.raises(ValueError, match="no extra_data was given"):
+        M.get_model("lenet_paper_jsma", epochs=1, extra="r", progress=False)
+    M.get_model("lenet_paper_jsma", epochs=1, extra="r", progress=False, extra_data=extra)
+    M.get_model("lenet_paper_jsma", epochs=1, extra="r", progress=False)  # the checkpoint: no call
+    assert calls == [1]
+
+
+def test_adversarial_objective_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="adv_eps=-0.1"):
+        M.config_for("lenet_paper", adv_eps=-0.1)
+    with pytest.raises(ValueError, match="adv_alpha=1.5"):
+        M.config_for("lenet_paper_fgsm", adv_alpha=1.5)
+    with pytest.raises(ValueError, match="adv_eps=nan"):
+        M.config_for("lenet_paper", adv_eps=float("nan"))
 
 
 def test_config_for_rejects_bad_names() -> None:

@@ -56,6 +56,7 @@ __all__ = [
     "ChapterResult",
     "Headline",
     "add_resumed_seconds",
+    "count_elsewhere",
     "cache_root",
     "cached",
     "last_provenance",
@@ -320,8 +321,9 @@ def _entry(params: ChapterParams, version: int, models: Iterable[str], step: str
     return cache_root() / params.chapter / f"{step}-{key}"
 
 
-#: Compute seconds of the chunks a run read back instead of computing (a resumed run's earlier
-#: sessions), added to the provenance of the result they end in.
+#: Seconds added to the wall time of a chapter's compute in its provenance: those of the chunks a
+#: run read back instead of computing (a resumed run's earlier sessions), less those of the shared
+#: runs it computed (:func:`count_elsewhere`).
 _RESUMED = [0.0]
 #: The provenance of each chapter's last result (read or computed) in this process.
 _PROVENANCE: dict[str, dict[str, Any]] = {}
@@ -331,6 +333,13 @@ _PROVENANCE_FILE = "provenance.json"
 def add_resumed_seconds(seconds: float) -> None:
     """Count ``seconds`` of earlier compute that a resumed step read back from its chunks."""
     _RESUMED[0] += float(seconds)
+
+
+def count_elsewhere(seconds: float) -> None:
+    """Leave ``seconds`` of compute out of the chapter's own time: that of a run saved to a cache
+    that chapters share (a JSMA run), which records its own seconds and is counted once, as its
+    own row of the run ledger (:func:`advsamples.experiments.runrecord.ledger`)."""
+    _RESUMED[0] -= float(seconds)
 
 
 def last_provenance(chapter: str) -> dict[str, Any] | None:

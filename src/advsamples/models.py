@@ -13,6 +13,8 @@ name                what                                                        
 ``fc100_100_10``    two sigmoid hidden layers of 100                                        Szegedy
 ``fc200_200_10``    two sigmoid hidden layers of 200                                        Szegedy
 ``logreg_3v7``      binary logistic regression, 3 (class 0) versus 7 (class 1)              Goodfellow
+``lenet_paper_fgsm`` ``lenet_paper`` trained on the adversarial objective α·J(x, y) +          Goodfellow
+                    (1 − α)·J(x + ε·sign ∇ₓJ, y), α = 0.5, ε = 0.25
 ==================  =====================================================================  ==========
 
 :func:`get_model` returns a trained model in eval mode, training it first (seeded, deterministic,
@@ -40,9 +42,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import data as _data
+from .attacks.fgsm import fgsm
 from .paths import checkpoint_dir
 
 __all__ = [
+    "DEFENDED_NAMES",
     "MODEL_NAMES",
     "SCHEDULES",
     "CheckpointError",
@@ -163,12 +167,25 @@ class TrainConfig:
     data: DataName = "train60k"
     seed: int = 0
     theano_init: bool = False
+    #: Goodfellow et al.'s adversarial objective (their Eq. 6) when ``adv_eps > 0``:
+    #: ``adv_alpha`` · J(x, y) + (1 − ``adv_alpha``) · J(x + ``adv_eps`` · sign ∇ₓJ(x, y), y),
+    #: the FGSM samples crafted against the current weights at every minibatch.
+    adv_eps: float = 0.0
+    adv_alpha: float = 0.5
+    #: A recipe key of extra training samples appended to ``data`` (empty: none), for example
+    #: adversarial samples crafted by a chapter; the caller supplies them (:func:`get_model`).
+    extra: str = ""
 
     def key(self) -> str:
-        """Digest of this configuration and of the data checksum."""
-        payload = json.dumps(
-            {"config": dataclasses.asdict(self), "data": _data.data_checksum()}, sort_keys=True
-        )
+        """Digest of this configuration and of the data checksum. The adversarial-objective
+        fields enter it only when the objective is on, so every plain configuration keeps the
+        key (and the checkpoint) it had before those fields existed; so does ``extra``."""
+        config = dataclasses.asdict(self)
+        if not self.adv_eps:
+            del config["adv_eps"], config["adv_alpha"]
+        if not self.extra:
+            del config["extra"]
+        payload = json.dumps({"config": config, "data": _data.data_checksum()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def trajectory_key(self) -> str:
@@ -187,8 +204,30 @@ _BASE: dict[str, TrainConfig] = {
     "fc100_100_10": TrainConfig("mlp", "sigmoid", (100, 100), optimizer="adam", lr=1e-3, batch_size=128),
     "fc200_200_10": TrainConfig("mlp", "sigmoid", (200, 200), optimizer="adam", lr=1e-3, batch_size=128),
     "logreg_3v7": TrainConfig("binary_logistic", optimizer="adam", lr=1e-3, batch_size=128, data="3v7"),
+    # The paper's LeNet trained on Goodfellow et al.'s adversarial objective (α = 0.5, ε = 0.25).
+    # The paper's LeNet trained on its data plus JSMA samples (Papernot et al.'s adversarial
+    # training); the adversarial-training chapter crafts them and names them (``extra``).
+    "lenet_paper_jsma": TrainConfig(
+        "lenet", "tanh", optimizer="sgd", lr=0.1, batch_size=500, data="train50k", theano_init=True
+    ),
+    "lenet_paper_fgsm": TrainConfig(
+        "lenet",
+        "tanh",
+        optimizer="sgd",
+        lr=0.1,
+        batch_size=500,
+        data="train50k",
+        theano_init=True,
+        adv_eps=0.25,
+        adv_alpha=0.5,
+    ),
 }
-MODEL_NAMES: tuple[str, ...] = tuple(_BASE)
+#: The defended models of the adversarial-training chapter, trained only when it asks for them.
+DEFENDED_NAMES: tuple[str, ...] = ("lenet_paper_fgsm", "lenet_paper_jsma")
+#: The models that train on extra samples a chapter supplies (:attr:`TrainConfig.extra`).
+_NEEDS_EXTRA = frozenset({"lenet_paper_jsma"})
+#: The models trained on the plain objective: the ones the papers' chapters use (and train).
+MODEL_NAMES: tuple[str, ...] = tuple(name for name in _BASE if name not in DEFENDED_NAMES)
 
 #: Epochs per model: ``quick`` sizes the whole book for CI on a 2-core CPU; ``paper`` is the papers'
 #: scale where a paper states it (Papernot: 200 epochs for the LeNet) and convergence elsewhere.
@@ -200,6 +239,8 @@ SCHEDULES: dict[str, dict[str, int]] = {
         "fc100_100_10": 20,
         "fc200_200_10": 20,
         "logreg_3v7": 20,
+        "lenet_paper_fgsm": 3,
+        "lenet_paper_jsma": 3,
     },
     "paper": {
         "lenet_paper": 200,
@@ -208,6 +249,9 @@ SCHEDULES: dict[str, dict[str, int]] = {
         "fc100_100_10": 50,
         "fc200_200_10": 50,
         "logreg_3v7": 50,
+        # the same 50 epochs as the clean LeNet it is compared with (its 50th epoch)
+        "lenet_paper_fgsm": 50,
+        "lenet_paper_jsma": 50,
     },
 }
 
@@ -216,7 +260,7 @@ def config_for(name: str, schedule: str = "quick", **overrides: Any) -> TrainCon
     """The training configuration of model ``name`` under ``schedule``, with field ``overrides``
     (for example ``weight_decay=1.0`` or ``data="half2"``)."""
     if name not in _BASE:
-        raise ValueError(f"unknown model name={name!r}; choose one of {', '.join(MODEL_NAMES)}")
+        raise ValueError(f"unknown model name={name!r}; choose one of {', '.join(_BASE)}")
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule={schedule!r}; choose one of {', '.join(SCHEDULES)}")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -227,6 +271,13 @@ def config_for(name: str, schedule: str = "quick", **overrides: Any) -> TrainCon
     cfg = dataclasses.replace(cfg, **overrides)
     if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0 or cfg.weight_decay < 0:
         raise ValueError(f"invalid training configuration for {name}: {cfg}")
+    if name in _NEEDS_EXTRA and not cfg.extra:
+        raise ValueError(f"model {name} trains on extra samples: name them with extra=<their recipe key>")
+    if not (math.isfinite(cfg.adv_eps) and cfg.adv_eps >= 0) or not 0 <= cfg.adv_alpha <= 1:
+        raise ValueError(
+            f"invalid adversarial objective for {name}: adv_eps={cfg.adv_eps!r} must be finite "
+            f"and >= 0, adv_alpha={cfg.adv_alpha!r} in [0, 1]"
+        )
     return cfg
 
 
@@ -299,6 +350,7 @@ def train(
     desc: str = "",
     monitor: Callable[[nn.Module], float] | None = None,
     state_path: Path | None = None,
+    extra: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[nn.Module, float, list[float]]:
     """Train a model of ``cfg`` from its seed, resumably.
 
@@ -326,6 +378,13 @@ def train(
     dev = device()  # CUDA when there is one (``$ADVSAMPLES_DEVICE``); the seeds stay on the CPU
     model.to(dev)
     x, y = training_data(cfg)
+    if bool(cfg.extra) != (extra is not None):
+        raise ValueError(
+            f"extra training samples are given if and only if the configuration names them "
+            f"(extra={cfg.extra!r}, samples {'given' if extra is not None else 'missing'})"
+        )
+    if extra is not None:  # appended after the base data: the minibatch order covers both
+        x, y = torch.cat([x, extra[0].to(x.dtype)]), torch.cat([y, extra[1].long()])
     x, y = x.to(dev), y.to(dev)
     params = list(model.parameters())
     opt: torch.optim.Optimizer
@@ -354,7 +413,14 @@ def train(
             order = torch.randperm(len(x), generator=gen)
             for i in range(steps):
                 idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size].to(dev)
-                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+                xb, yb = x[idx], y[idx]
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                if cfg.adv_eps:
+                    # Goodfellow et al. Eq. (6): α·J(x, y) + (1 − α)·J(x + ε·sign ∇ₓJ(x, y), y);
+                    # the FGSM sample is a constant of the step (sign has no gradient).
+                    x_adv = fgsm(model, xb, yb, cfg.adv_eps)
+                    adv_loss = nn.functional.cross_entropy(model(x_adv), yb)
+                    loss = cfg.adv_alpha * loss + (1 - cfg.adv_alpha) * adv_loss
                 if cfg.weight_decay:
                     # L2 weight decay λ·Σ‖W‖² on weights (not biases), added to the mean loss.
                     loss = loss + cfg.weight_decay * sum(p.pow(2).sum() for p in decayed)
@@ -484,12 +550,16 @@ def _save(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
     _atomic_save(path, {"state_dict": model.state_dict(), "meta": json.dumps(meta)})
 
 
+ExtraData = Callable[[], tuple[torch.Tensor, torch.Tensor]]
+
+
 def get_model(
     name: str,
     schedule: str = "quick",
     *,
     retrain: bool = False,
     progress: bool = True,
+    extra_data: ExtraData | None = None,
     **overrides: Any,
 ) -> nn.Module:
     """The trained model ``name`` in eval mode, trained first if no checkpoint matches.
@@ -498,21 +568,31 @@ def get_model(
     :class:`TrainConfig` field (``epochs=30``, ``weight_decay=1.0``, ``data="half2"``, ``seed=1``).
     The checkpoint's file name carries :meth:`TrainConfig.key`, so a changed configuration never
     loads an old model. ``retrain=True`` discards an existing (or unreadable) checkpoint.
+    A configuration with ``extra=<recipe key>`` trains on its data plus the samples
+    ``extra_data()`` returns, called only when the model has to be trained.
 
     >>> model = get_model("lenet_paper")            # doctest: +SKIP
     >>> model(torch.zeros(1, 1, 28, 28)).shape      # doctest: +SKIP
     torch.Size([1, 10])
     """
-    return _get(name, schedule, retrain=retrain, progress=progress, **overrides)[0]
+    return _get(name, schedule, retrain=retrain, progress=progress, extra_data=extra_data, **overrides)[0]
 
 
-def model_info(name: str, schedule: str = "quick", **overrides: Any) -> TrainedInfo:
+def model_info(
+    name: str, schedule: str = "quick", *, extra_data: ExtraData | None = None, **overrides: Any
+) -> TrainedInfo:
     """The record of a trained model (training it first if needed): test accuracy, time, threads."""
-    return _get(name, schedule, retrain=False, progress=True, **overrides)[1]
+    return _get(name, schedule, retrain=False, progress=True, extra_data=extra_data, **overrides)[1]
 
 
 def _get(
-    name: str, schedule: str, *, retrain: bool, progress: bool, **overrides: Any
+    name: str,
+    schedule: str,
+    *,
+    retrain: bool,
+    progress: bool,
+    extra_data: ExtraData | None = None,
+    **overrides: Any,
 ) -> tuple[nn.Module, TrainedInfo]:
     cfg = config_for(name, schedule, **overrides)
     path = _checkpoint_path(name, cfg)
@@ -523,6 +603,10 @@ def _get(
 
         if frozen():
             raise refuse(path, f"missing published checkpoint of {name} ({cfg.epochs} epochs)", schedule)
+        if cfg.extra and extra_data is None:
+            raise ValueError(
+                f"{name} ({cfg.extra}) is not trained yet, and no extra_data was given to train it"
+            )
         m = _data.load_mnist()
         x_test, y_test = evaluation_set(name, m.x_test, m.y_test)
         model, seconds, history = train(
@@ -531,6 +615,7 @@ def _get(
             desc=f"{name} ({cfg.epochs} epochs)",
             monitor=lambda net: evaluate(net, x_test, y_test),
             state_path=_state_path(name, cfg),
+            extra=extra_data() if cfg.extra and extra_data is not None else None,
         )
         meta = {
             "name": name,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 __all__ = [
     "PaperModel",
     "PAPER_MODELS",
+    "ADVERSARIAL_TRAINING",
     "GOODFELLOW",
     "PAPERNOT",
     "SZEGEDY_TABLE1",
@@ -108,6 +109,19 @@ GOODFELLOW = {
     "maxout_adv_error": 0.894,
     "maxout_adv_confidence": 0.976,
     "eps": 0.25,
+}
+
+#: Adversarial training: Goodfellow et al. 2015, Sec. 6 (a maxout network's error on FGSM samples
+#: at ε = 0.25, before and after training on their objective with α = 0.5), and Papernot et al.
+#: 2016 (JSMA's success and distortion after training on 18,000 JSMA samples, relative changes).
+ADVERSARIAL_TRAINING = {
+    "goodfellow_adv_error_before": 0.894,
+    "goodfellow_adv_error_after": 0.179,
+    "goodfellow_alpha": 0.5,
+    "goodfellow_eps": 0.25,
+    "papernot_samples": 18000,
+    "papernot_success_change": -0.072,
+    "papernot_distortion_change": 0.375,
 }
 
 #: Papernot et al. 2016: JSMA on their LeNet (Sec. V, Fig. 11, and the θ < 0 variant).

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from advsamples.attacks._validate import (
+    channels_last_copy,
     check_clip,
     check_finite_nonneg,
     check_inputs,
@@ -153,48 +154,65 @@ def cw_l2_trace(
     steps_taken = torch.zeros(n, dtype=torch.int64)
     check_every = max(1, max_iter // 10)
 
+    if x0.dim() == 4:  # images: a channels-last copy runs the convolutions faster on CPU
+        model = channels_last_copy(model)
     with frozen(model), torch.enable_grad():
         for _ in range(search_steps):  # the binary search on c
+            found = torch.zeros(n, dtype=torch.bool)  # a success in this round
+            # The round's batch holds only the samples still running (``ids``): a sample whose
+            # round ended (early abort) leaves it, with its rows of w and of Adam's moments, so
+            # the passes cost what the running samples cost. Adam is elementwise and its step
+            # count is the round's, so a sample's updates do not depend on who else is running.
+            ids = torch.arange(n)
             w = w0.clone().requires_grad_(True)
             opt = torch.optim.Adam([w], lr=lr)
             c = const.to(x0.dtype).to(x0.device)
-            found = torch.zeros(n, dtype=torch.bool)  # a success in this round
-            active = torch.ones(n, dtype=torch.bool)
             prev = torch.full((n,), math.inf, dtype=torch.float64)
             for it in range(max_iter):
+                dev_ids = ids.to(x0.device)
+                x_ref, hot, lab = x0[dev_ids], onehot[dev_ids], labels[dev_ids]
                 x_hat = lo + (hi - lo) * (torch.tanh(w) + 1) / 2
                 z = model(x_hat)
-                l2sq = ((x_hat - x0) ** 2).sum(dim=dims)
-                own = z[onehot]  # Z_t (targeted) or Z_y
-                other = z.masked_fill(onehot, -math.inf).amax(dim=1)
+                l2sq = ((x_hat - x_ref) ** 2).sum(dim=dims)
+                own = z[hot]  # Z_t (targeted) or Z_y
+                other = z.masked_fill(hot, -math.inf).amax(dim=1)
                 margin = other - own if targeted else own - other
                 f = torch.clamp(margin + kappa, min=0.0)  # max(margin, -κ) + κ: the same minimiser
-                loss = l2sq + c * f
+                loss = l2sq + c[dev_ids] * f
                 with torch.no_grad():
                     # success at this iterate (their compare(): argmax after the κ shift)
-                    shifted = z - kappa * onehot if targeted else z + kappa * onehot
+                    shifted = z - kappa * hot if targeted else z + kappa * hot
                     top = shifted.argmax(dim=1)
-                    ok = ((top == labels) if targeted else (top != labels)).cpu() & active
+                    ok = ((top == lab) if targeted else (top != lab)).cpu()
                     d = l2sq.detach().double().cpu()
-                    better = ok & (d < best_l2sq)
+                    better = ok & (d < best_l2sq[ids])
                     if bool(better.any()):
-                        best_l2sq[better] = d[better]
-                        best_adv[better.to(x0.device)] = x_hat.detach()[better.to(x0.device)]
-                        best_const[better] = const[better]
-                    found |= ok
+                        rows = ids[better]
+                        best_l2sq[rows] = d[better]
+                        best_adv[rows.to(x0.device)] = x_hat.detach()[better.to(x0.device)]
+                        best_const[rows] = const[rows]
+                    found[ids] |= ok
+                    running = torch.ones(len(ids), dtype=torch.bool)
                     if abort_early and it % check_every == 0:
                         now = loss.detach().double().cpu()
-                        active &= ~(now > prev * 0.9999)  # stalled: this sample's round ends
-                        prev = torch.where(active, now, prev)
-                    if not bool(active.any()):
+                        running = ~(now > prev[ids] * 0.9999)  # stalled: this sample's round ends
+                        prev[ids] = torch.where(running, now, prev[ids])
+                    if not bool(running.any()):
                         break
-                steps_taken += active
-                opt.zero_grad()
-                loss.sum().backward()
-                keep = w.detach()[~active.to(x0.device)].clone()
+                (grad,) = torch.autograd.grad(loss.sum(), w)  # each row's own: the rows do not interact
+                if not bool(running.all()):  # compact the batch to the samples still running
+                    keep = running.to(x0.device)
+                    ids, grad = ids[running], grad[keep]
+                    state = opt.state.get(w, {})  # empty before the round's first step
+                    w = w.detach()[keep].clone().requires_grad_(True)
+                    opt = torch.optim.Adam([w], lr=lr)
+                    if state:
+                        opt.state[w] = {
+                            k: v[keep].clone() if v.dim() else v.clone() for k, v in state.items()
+                        }
+                steps_taken[ids] += 1
+                w.grad = grad
                 opt.step()
-                with torch.no_grad():  # a sample whose round ended stays where it stopped
-                    w[~active.to(x0.device)] = keep
             # the bracket of c, sample by sample (their l2_attack.py)
             upper = torch.where(found, torch.minimum(upper, const), upper)
             lower = torch.where(found, lower, torch.maximum(lower, const))

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from advsamples import models as M
 from advsamples.artifacts import frozen, refuse
 from advsamples.attacks.jsma import jsma_budget, jsma_trace
-from advsamples.chapter import add_resumed_seconds
+from advsamples.chapter import add_resumed_seconds, count_elsewhere
 from advsamples.device import device
 from advsamples.experiments.common import CLASSES, other_targets
 from advsamples.paths import cache_dir as _cache_root
@@ -269,6 +269,7 @@ def craft(
     model_key: str | None = None,
     cache: bool = True,
     keep_adv: bool = False,
+    store_adv: bool = True,
     batch_size: int = 256,
     progress: bool = False,
     desc: str = "JSMA",
@@ -294,6 +295,9 @@ def craft(
             uninterrupted run.
         keep_adv: also return the adversarial samples (a cached run without them, or one at
             another budget, is then computed again).
+        store_adv: with ``keep_adv``, also keep the adversarial samples in the cached run;
+            ``False`` caches the compact per-attack arrays only (the samples are returned, and
+            computed again by a later call that asks for them).
         batch_size: rows the attack works on together.
         progress: a tqdm bar over the attacks.
         desc: the bar's label.
@@ -343,7 +347,7 @@ def craft(
         path = cache_dir() / f"{key}.pt"
         hit = _load(path) if path.exists() else None
         if hit is not None and hit.gamma >= g:
-            # a finished run's compute counts for the chapter that made it, not for every reader
+            # a finished run's compute is counted once, by the run ledger, not by its readers
             if not keep_adv:
                 return truncate(replace(hit, x_adv=None), g)
             if hit.x_adv is not None and jsma_budget(n_features, g) == hit.budget:
@@ -359,6 +363,7 @@ def craft(
     attacked = model if dev.type == "cpu" else copy.deepcopy(model).to(dev)
     parts: list[Crafted] = []
     run_seconds: list[float] = []  # compute seconds of each chunk (read back for resumed ones)
+    resumed_seconds = 0.0  # of those, the chunks' read back
     bar = tqdm(total=len(rows), desc=desc, unit="attack", disable=not progress)
     try:
         for a in range(0, len(rows), per):
@@ -367,7 +372,7 @@ def craft(
             part = _load(part_path) if part_path is not None and part_path.exists() else None
             if part is not None and len(part) == len(r) and part_path is not None:
                 run_seconds.append(_seconds(part_path))
-                add_resumed_seconds(run_seconds[-1])
+                resumed_seconds += run_seconds[-1]
             else:
                 started = time.perf_counter()
                 res = jsma_trace(
@@ -403,12 +408,20 @@ def craft(
     finally:
         bar.close()
     out = replace(concat(parts), gamma=g)
+    saved = False
     if path is not None:
         old = _load(path) if path.exists() else None
         if old is None or old.gamma <= g:  # keep the run at the largest budget
-            _save(path, out, seconds=sum(run_seconds))
+            _save(path, out if store_adv else replace(out, x_adv=None), seconds=sum(run_seconds))
+            saved = True
         if parts_dir is not None:
             shutil.rmtree(parts_dir, ignore_errors=True)  # the whole run is saved: chunks are spent
+    if saved:
+        # the saved run records its seconds and is counted once, in the run ledger, not in the
+        # time of whichever chapter happened to compute it
+        count_elsewhere(sum(run_seconds) - resumed_seconds)
+    else:
+        add_resumed_seconds(resumed_seconds)
     return out
 
 

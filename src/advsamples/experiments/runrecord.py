@@ -42,6 +42,12 @@ __all__ = [
     "Params",
     "Result",
     "bench_report",
+    "LEDGER_GROUPS",
+    "PAPER_TARGET_HOURS",
+    "target_phrase",
+    "ledger",
+    "ledger_frame",
+    "ledger_table",
     "display_path",
     "environment_table",
     "glue_values",
@@ -99,6 +105,8 @@ class Result(ChapterResult):
         models / epochs / train_seconds / train_threads / paper_epochs: the checkpoints' records.
         bench: :func:`advsamples.bench.bench_jsma_test_set`'s figures (a non-finite number as None).
         environment: software and machine, paths relative to the project root.
+        ledger: every measured piece of the recorded profile's compute, each counted once
+            (:func:`ledger`): ``{"group", "item", "seconds"}`` rows.
     """
 
     recorded_profile: str
@@ -116,6 +124,7 @@ class Result(ChapterResult):
     bench: dict[str, Any]
     environment: dict[str, Any]
     torch_version: str
+    ledger: list[dict[str, Any]]
 
 
 def display_path(path: Path, root: Path | None = None) -> str:
@@ -195,6 +204,7 @@ def run(params: Params, *, progress: bool = True) -> Result:
         bench=bench,
         environment=environment,
         torch_version=torch.__version__,
+        ledger=ledger(params.profile, chapters),
     )
 
 
@@ -207,6 +217,83 @@ def _compute_seconds(profile: str, chapters: list[str]) -> dict[str, float]:
         if isinstance(seconds, int | float) and math.isfinite(seconds):
             out[c] = float(seconds)
     return out
+
+
+#: The ledger's groups, in the order the page lists them.
+LEDGER_GROUPS = ("training", "JSMA runs", "chapters")
+
+
+def ledger(profile: str, chapters: list[str]) -> list[dict[str, Any]]:
+    """Every measured piece of ``profile``'s compute, each counted once, with the seconds it
+    records (single-threaded pieces on the machine its provenance names):
+
+    - ``training``: one row per training trajectory (a model's configuration but its length),
+      the seconds of its longest checkpoint, which include its shorter ones (the 10- and
+      50-epoch LeNets are the first epochs of the 200-epoch run: :func:`advsamples.models.train`);
+    - ``JSMA runs``: one row per run of the attack cache the JSMA chapters share, the seconds
+      it records;
+    - ``chapters``: each chapter's own compute, from its result's provenance (which leaves out
+      the shared runs: :func:`advsamples.chapter.count_elsewhere`).
+    """
+    import json
+
+    from advsamples.experiments import jsma_runs
+    from advsamples.paths import checkpoint_dir
+
+    rows: list[dict[str, Any]] = []
+    longest: dict[tuple[str, str], tuple[float, int]] = {}
+    for path in sorted(checkpoint_dir().glob("*.pt")):
+        try:
+            meta = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
+            config = dict(meta["config"])
+            config["hidden"] = tuple(config.get("hidden", ()))
+            cfg = M.TrainConfig(**config)
+            name = str(meta["name"])
+            base = M.config_for(name, epochs=cfg.epochs, extra=cfg.extra)
+            seconds, epochs = float(meta["train_seconds"]), cfg.epochs
+        except Exception:  # not a checkpoint of the study: not part of its compute
+            continue
+        changed = ", ".join(
+            f"{f}={getattr(cfg, f)}"
+            for f in sorted(config)
+            if f != "epochs" and getattr(cfg, f) != getattr(base, f)
+        )
+        key = (f"{name} ({changed})" if changed else name, cfg.trajectory_key())
+        if key not in longest or epochs > longest[key][1]:
+            longest[key] = (seconds, epochs)
+    for (label, _), (seconds, epochs) in sorted(longest.items()):
+        rows.append({"group": "training", "item": f"{label}, {epochs} epochs", "seconds": seconds})
+    for path in sorted(jsma_runs.cache_dir().glob("*.pt")):
+        try:
+            meta = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
+            n = len(torch.load(path, map_location="cpu", weights_only=True)["success"])
+        except Exception:
+            continue
+        item = (
+            f"{n:,} attacks, θ = {meta['theta']:+g}, Υ = {meta['gamma']:.1%}, "
+            f"{'logits' if meta['use_logits'] else 'probabilities'}"
+        )
+        rows.append({"group": "JSMA runs", "item": item, "seconds": float(meta.get("seconds", math.nan))})
+    for chapter, seconds in _compute_seconds(profile, chapters).items():
+        rows.append({"group": "chapters", "item": chapter, "seconds": seconds})
+    return rows
+
+
+def ledger_frame(result: Result) -> pd.DataFrame:
+    """:attr:`Result.ledger` summed by group (rows in :data:`LEDGER_GROUPS` order, then ``total``):
+    pieces, seconds and hours."""
+    rows = pd.DataFrame(result.ledger, columns=["group", "item", "seconds"])
+    by = rows.groupby("group")["seconds"].agg(["count", "sum"]).reindex(list(LEDGER_GROUPS)).fillna(0)
+    by.loc["total"] = by.sum()
+    by.columns = ["pieces", "seconds"]
+    by["hours"] = by["seconds"] / 3600
+    by["pieces"] = by["pieces"].astype(int)
+    return by
+
+
+def ledger_table(result: Result) -> Styler:
+    """:func:`ledger_frame`, formatted."""
+    return ledger_frame(result).style.format({"seconds": "{:,.0f}", "hours": "{:.2f}"})
 
 
 # --------------------------------------------------------------------------- tables
@@ -304,4 +391,37 @@ def glue_values(result: Result) -> dict[str, Any]:
         "bench_peak_rss_mib": b["peak_rss_mib"],
         "bench_reference_agree": f"{b['reference_agree']} of {b['reference_checked']}",
         "torch_version": r.torch_version,
+        **_ledger_glue(r),
     }
+
+
+def _ledger_glue(result: Result) -> dict[str, Any]:
+    """The ledger's hours by group and in all, and the least wall time two one-thread lanes
+    need for them (half the total: no schedule of two lanes does better)."""
+    frame = ledger_frame(result)
+    hours = {g: float(frame.loc[g, "hours"]) for g in (*LEDGER_GROUPS, "total")}
+    return {
+        "ledger_training_hours": hours["training"],
+        "ledger_jsma_hours": hours["JSMA runs"],
+        "ledger_chapters_hours": hours["chapters"],
+        "ledger_total_hours": hours["total"],
+        "ledger_jsma_runs": int(frame.loc["JSMA runs", "pieces"]),
+        "ledger_two_lane_hours": hours["total"] / 2,
+        "ledger_target_phrase": target_phrase(result.recorded_profile, hours["total"] / 2),
+    }
+
+
+#: The study's target for the paper run from scratch on 2 CPU cores (hours of wall time).
+PAPER_TARGET_HOURS = 3.0
+
+
+def target_phrase(profile: str, two_lane_hours: float) -> str:
+    """How the least wall time of ``profile``'s run stands to the paper run's target."""
+    if profile != "paper":
+        return f"the target of {PAPER_TARGET_HOURS:g} hours on 2 cores is the paper profile's"
+    if two_lane_hours <= PAPER_TARGET_HOURS:
+        return f"that is within the study's target of {PAPER_TARGET_HOURS:g} hours on 2 cores"
+    return (
+        f"that is {two_lane_hours - PAPER_TARGET_HOURS:.2f} hours above the study's target of "
+        f"{PAPER_TARGET_HOURS:g} hours on 2 cores, before any wait between the lanes"
+    )
