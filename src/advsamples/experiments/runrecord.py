@@ -265,8 +265,8 @@ def ledger(profile: str, chapters: list[str]) -> list[dict[str, Any]]:
         rows.append({"group": "training", "item": f"{label}, {epochs} epochs", "seconds": seconds})
     for path in sorted(jsma_runs.cache_dir().glob("*.pt")):
         try:
-            meta = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
-            n = len(torch.load(path, map_location="cpu", weights_only=True)["success"])
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            meta, n = json.loads(blob["meta"]), len(blob["success"])
         except Exception:
             continue
         item = (
