@@ -235,18 +235,6 @@ def test_glue_values_pin_the_notebooks_arithmetic() -> None:
     assert g["training_length_phrase"].startswith("The paper's 200-epoch model at 99.41% lies further")
 
 
-def test_explained_phrase_has_three_verdicts() -> None:
-    assert J.explained_phrase(0.66, 0.93, 0.647).startswith(
-        "this reading accounts for the whole gap of 28.3 points"
-    )
-    assert J.explained_phrase(0.75, 0.93, 0.647) == (
-        "this reading accounts for most of the gap: 10.3 of its 28.3 points are left"
-    )
-    assert J.explained_phrase(0.92, 0.93, 0.647) == (
-        "this reading does not account for the gap: 27.3 of its 28.3 points are left"
-    )
-
-
 def test_pair_noise_phrase_turns_on_the_cells_interval() -> None:
     # ±1.96·√(0.25/n): 5 attacks give ±44%, 2,686 give ±1.9%
     assert "known only to ±44%" in J.pair_noise_phrase(5)

@@ -31,6 +31,7 @@ def _result(**overrides: Any) -> C.Result:
             "fc10(0.01)": [0.12, 0.1],
         },
         fc10_weight_decays=[1.0, 0.01],
+        convention_errors={"fc10(1.0)": 0.21, "fc10(0.01)": 0.099},
     )
     values.update(overrides)
     return C.Result(**values)
@@ -86,8 +87,11 @@ def test_model_variants_and_keys() -> None:
         ("fc10(0.01)", "fc10", {"weight_decay": 0.01}),
         ("fc10(1.0)", "fc10", {"weight_decay": 1.0}),
     ]
-    keys = C.model_keys(C.Params(models=["lenet_paper", "fc10"], fc10_weight_decays=[0.01, 1.0]))
-    assert len(set(keys)) == 3
+    p = C.Params(models=["lenet_paper", "fc10"], fc10_weight_decays=[0.01, 1.0])
+    keys = C.model_keys(p)
+    assert len(set(keys)) == 5  # and the two FC10s under the textbook convention
+    assert C.convention_variants(p) == {"fc10(0.01)": 0.005, "fc10(1.0)": 0.5}
+    assert C.convention_variants(C.Params(models=["lenet_paper"])) == {}
 
 
 # --- Result ---------------------------------------------------------------------------------
@@ -150,6 +154,7 @@ def test_glue_values_without_lenet_or_fc10() -> None:
         notes=["n"],
         histories={"lenet_relu": [0.02]},
         fc10_weight_decays=[],
+        convention_errors={},
     )
     assert C.glue_values(r) == {"err_lenet_relu": 0.02, "epochs_lenet_relu": 1}
 
@@ -214,3 +219,13 @@ def test_headline_lists_every_model_the_papers_report() -> None:
     assert len(h.rows) == len(reported)
     for row, (label, paper, err) in zip(h.rows, reported, strict=True):
         assert row == (f"{label}: test error", f"{paper:.2%}", f"{float(err):.2%}")
+
+
+def test_fidelity_reads_fc10_under_the_textbook_convention() -> None:
+    gaps = {g.quantity: g for g in C.fidelity(_result())}
+    assert list(gaps) == ["LeNet: test error", "FC10(1): test error", "FC10(1e-2): test error"]
+    assert gaps["LeNet: test error"].verdict == "unexplained"  # 3.9 points, no experiment
+    fc = gaps["FC10(1): test error"]
+    assert (fc.ours, fc.reading, fc.experiment) == (0.28, 0.21, "λ = 0.5 (the textbook ½λ‖W‖²)")
+    assert fc.verdict == "explained"  # 0.21 is 1 point from 0.20
+    assert gaps["FC10(1e-2): test error"].verdict == "within the study's tolerance"

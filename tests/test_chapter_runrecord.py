@@ -57,6 +57,9 @@ def _result(**overrides: Any) -> C.Result:
             {"group": "JSMA runs", "item": "90,000 attacks", "seconds": 5400.0},
             {"group": "chapters", "item": "fgsm", "seconds": 1800.0},
         ],
+        fidelity={
+            "lbfgs": {"n": 5, "over": 3, "summary": "3 of the 5 comparisons are over the rule: 3 unexplained"}
+        },
     )
     values.update(overrides)
     return C.Result(**values)
@@ -245,3 +248,28 @@ def test_display_path_outside_the_root(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv("ADVSAMPLES_RESULTS")
     shown = C.display_path(res / "quick", root)
     assert shown == "<outside the project>/quick" and str(tmp_path) not in shown
+
+
+def test_fidelity_is_read_from_the_chapters_glued_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("ADVSAMPLES_RESULTS", str(tmp_path))
+    (tmp_path / "quick").mkdir()
+    glued = {"fidelity_n": 4, "fidelity_over": 1, "fidelity_summary": "1 of the 4 comparisons ..."}
+    (tmp_path / "quick" / "jsma.json").write_text(json.dumps({"results": glued}))
+    (tmp_path / "quick" / "fgsm.json").write_text(json.dumps({"results": {"eps": 0.25}}))
+    got = C.fidelity("quick", ["fgsm", "jsma", "hardness"])
+    assert got == {"jsma": {"n": 4, "over": 1, "summary": "1 of the 4 comparisons ..."}}
+    frame = C.fidelity_frame(_result(fidelity=got))
+    assert list(frame.index) == ["jsma"] and list(frame.columns) == [
+        "comparisons",
+        "over the rule",
+        "verdicts",
+    ]
+
+
+def test_fidelity_table_renders() -> None:
+    html = C.fidelity_table(_result()).to_html()
+    assert "3 of the 5 comparisons are over the rule: 3 unexplained" in html

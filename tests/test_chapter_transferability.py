@@ -150,6 +150,7 @@ def _result() -> T.Result:
         ),
         "disjoint_rms": _m([P1, P1B, P2], [P1, P1B, P2], [[1.0, 0.6, 0.4], [0.2, 1.0, 0.2], [0.3, 0.2, 1.0]]),
         "disjoint_factor": _m([P1], [P1, P1B, P2], [[1.0, 1.0, 0.4]], [[1.0, 0.9, 0.3]]),
+        "disjoint_matched": _m([P1], [P1, P1B, P2], [[1.0, 0.25, 0.07]], [[1.0, 0.2, 0.05]]),
     }
     for sp in T.NOISE_SPLITS:
         for mode in T.NOISE_MODES:
@@ -219,7 +220,10 @@ def test_the_chapter_quotes_every_key_it_glues() -> None:
     prose = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     quoted = {k for k in re.findall(r"\{glue:text\}`([A-Za-z0-9_]+):", prose) if not k.startswith("prov_")}
     quoted -= {"profile", "threads"}  # glued by start() and rec.provenance()
-    assert quoted <= set(T.glue_values(_result()))
+    from advsamples.experiments.common import fidelity_values
+
+    fidelity = fidelity_values(T.fidelity(_result()))  # glued by the fidelity section's cell
+    assert quoted <= set(T.glue_values(_result())) | set(fidelity)
 
 
 def test_no_paper_row_gives_nan_not_a_missing_key() -> None:

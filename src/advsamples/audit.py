@@ -7,7 +7,10 @@ committed checkpoints, and count how many agree *exactly* with what is committed
 - **FGSM**: digits drawn from the FGSM chapter's per-sample record (each model's prediction and
   confidence on its FGSM sample at the table's budget), the batch holding each crafted again;
 - **L-BFGS**: attacks drawn from the L-BFGS chapter's per-attack record (success, distortion and
-  the penalty weight c that the search settled on), crafted again.
+  the penalty weight c that the search settled on), crafted again;
+- **adversarial training**: chunks drawn from the adversarial-training chapter's FGSM and PGD
+  evaluation of its three models (per digit: misclassified at every FGSM budget, the predicted
+  label's probability, fooled by PGD), computed again; each digit is one check.
 
 It reads the committed artifacts only (frozen: nothing missing is recomputed) after checking them
 against the manifest, so a change to an attack that changes its answers shows here even when
@@ -175,6 +178,27 @@ def _lbfgs(check: Check, profile: str, k: int, rng: np.random.Generator) -> None
         check.add(same, f"{key} sample {i}: {got} against {want}")
 
 
+def _advtrain(check: Check, profile: str, k: int, rng: np.random.Generator) -> None:
+    from .experiments import advtrain as A
+
+    p = A.Params.from_profile(profile)
+    if _committed(check, lambda: A.run(p, progress=False)) is None:
+        return
+    models = A.load_models(p)
+    x, y = A.eval_digits(p)
+    starts = list(range(0, len(x), A.EVAL_CHUNK))
+    flat = [(name, a) for name in A.MODELS for a in starts]
+    for j in _draw(len(flat), k, rng):
+        name, a = flat[j]
+        net, info = models[name]
+        committed = A.eval_arrays(p, name, net, info)
+        b = min(a + A.EVAL_CHUNK, len(x))
+        got = A.eval_chunk(p, net, x[a:b], y[a:b], a)
+        for i in range(b - a):
+            same = all(np.array_equal(got[key][i], committed[key][a + i]) for key in got)
+            check.add(same, f"{name} digit {a + i}: FGSM/PGD outcome differs from the committed one")
+
+
 def recorded_threads(profile: str = "paper") -> int:
     """The torch thread count the profile's run recorded (every chapter's provenance and every
     checkpoint; 1 if they are not all the same or none is recorded): a sum's order, hence its last
@@ -194,11 +218,13 @@ def audit(
     jsma: int = 200,
     fgsm: int = 200,
     lbfgs: int = 20,
+    advtrain: int = 3,
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> list[Check]:
     """Re-derive a seeded random sample of ``profile``'s committed results (``checkpoints``
-    checkpoints, all if ``None``; ``jsma``, ``fgsm`` and ``lbfgs`` attacks) and count exact
+    checkpoints, all if ``None``; ``jsma``, ``fgsm`` and ``lbfgs`` attacks, ``advtrain`` chunks of
+    the adversarial-training evaluation) and count exact
     agreements. Raises :class:`advsamples.artifacts.ArtifactError` if an artifact is missing or
     altered."""
     env = profile_env(profile)
@@ -212,6 +238,7 @@ def audit(
         ("JSMA attacks", lambda c: _jsma(c, profile, jsma, rng)),
         ("FGSM samples", lambda c: _fgsm(c, profile, fgsm, rng)),
         ("L-BFGS attacks", lambda c: _lbfgs(c, profile, lbfgs, rng)),
+        ("adversarial training", lambda c: _advtrain(c, profile, advtrain, rng)),
     ]
     with frozen_env(env | {FROZEN_ENV: "1"}):
         for what, fn in steps:

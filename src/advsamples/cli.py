@@ -114,6 +114,7 @@ def _audit(args: argparse.Namespace) -> int:
         jsma=args.jsma if args.jsma is not None else (10 if small else 500),
         fgsm=args.fgsm if args.fgsm is not None else (10 if small else 500),
         lbfgs=args.lbfgs if args.lbfgs is not None else (2 if small else 30),
+        advtrain=1 if small else 6,
         seed=args.seed,
         log=lambda line: print(line, flush=True),
     )

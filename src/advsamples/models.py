@@ -50,6 +50,7 @@ __all__ = [
     "MODEL_NAMES",
     "SCHEDULES",
     "CheckpointError",
+    "TEXTBOOK_DECAY_FACTOR",
     "TrainConfig",
     "TrainedInfo",
     "build_model",
@@ -661,6 +662,10 @@ DISJOINT_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "FC123-456-10 (P1)": ("fc100_100_10", {"data": "half1", "hidden": (123, 456)}),
     "FC100-100-10' (P2)": ("fc100_100_10", {"data": "half2"}),
 }
+
+
+#: We add λ‖W‖² to the mean loss; the textbook form ½λ‖W‖² makes a paper's λ our λ times this.
+TEXTBOOK_DECAY_FACTOR = 0.5
 
 
 def fc10_key(weight_decay: float) -> str:

@@ -8,7 +8,10 @@ r"""What several chapters share: seeded sample draws, batched prediction, and sa
   that places a paper's number against our interval), :func:`extreme_pairs` (of a source × target
   matrix);
 - the L-BFGS c search's parameters, as the chapters that run it hold them: :func:`check_search`
-  and :func:`search_settings`.
+  and :func:`search_settings`;
+- fidelity to the papers: :class:`Gap` (one of our numbers beside the paper's, with the experiment
+  that tests a candidate cause of the difference), :func:`explained_phrase` and :func:`fidelity_frame`,
+  under the study's rule (:data:`RATE_TOLERANCE`, :data:`DISTORTION_TOLERANCE`).
 
 No chapter module imports another; what two of them need lives here.
 """
@@ -17,14 +20,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import numpy as np
+import pandas as pd
 import torch
+from pandas.io.formats.style import Styler
 from torch import nn
 
 __all__ = [
     "CLASSES",
+    "DISTORTION_TOLERANCE",
+    "Gap",
+    "RATE_TOLERANCE",
+    "explained_phrase",
+    "fidelity_frame",
+    "fidelity_table",
+    "fidelity_values",
+    "gap_size",
+    "known",
     "SEARCH_FIELDS",
     "SearchParams",
     "check_search",
@@ -248,3 +263,210 @@ def check_search(params: SearchParams) -> None:
 def search_settings(params: SearchParams) -> dict[str, float | int]:
     """The c search's settings, as keyword arguments of :func:`advsamples.attacks.lbfgs.lbfgs_trace`."""
     return {name: getattr(params, name) for name in SEARCH_FIELDS}
+
+
+# --------------------------------------------------------------------------- fidelity
+#: The study's rule: a rate differs from the paper's when the two are more than 2 points apart ...
+RATE_TOLERANCE = 0.02
+#: ... and a distortion when it is more than 10% (relative) away from the paper's.
+DISTORTION_TOLERANCE = 0.10
+
+GapKind = Literal["rate", "distortion"]
+
+
+def gap_size(ours: float, paper: float, kind: GapKind) -> float:
+    """How far ``ours`` is from ``paper``: in points (absolute) for a rate, relative to the
+    paper's value for a distortion. Raises ValueError for an unknown ``kind`` or a distortion
+    whose paper value is not positive."""
+    if kind == "rate":
+        return abs(ours - paper)
+    if kind == "distortion":
+        if not paper > 0:
+            raise ValueError(f"a distortion's paper value must be positive, got paper={paper!r}")
+        return abs(ours - paper) / paper
+    raise ValueError(f"kind must be 'rate' or 'distortion', got kind={kind!r}")
+
+
+def _tolerance(kind: GapKind) -> float:
+    return RATE_TOLERANCE if kind == "rate" else DISTORTION_TOLERANCE
+
+
+def _worded(size: float, kind: GapKind, unit: bool = True) -> str:
+    if kind == "distortion":
+        return f"{size:.0%}"
+    return f"{size * 100:.1f} points" if unit else f"{size * 100:.1f}"
+
+
+def _tolerance_worded(kind: GapKind) -> str:
+    return f"{RATE_TOLERANCE * 100:g} points" if kind == "rate" else f"{DISTORTION_TOLERANCE:.0%}"
+
+
+def explained_phrase(reading: float, ours: float, paper: float, kind: GapKind = "rate") -> str:
+    """Whether an experiment that removes one candidate cause of a difference (its result
+    ``reading``) accounts for the gap between ``ours`` and ``paper``: for all of it (the reading is
+    within the study's tolerance of the paper's), for most of it (less than half the gap is
+    left), or not. Gaps are worded in points for rates and relative for distortions.
+
+    >>> explained_phrase(0.75, 0.93, 0.647)
+    'this reading accounts for most of the gap: 10.3 of its 28.3 points are left'
+    """
+    gap, left = gap_size(ours, paper, kind), gap_size(reading, paper, kind)
+    if left <= _tolerance(kind):
+        whole = _worded(gap, kind)
+        return f"this reading accounts for the whole gap of {whole}, within {_tolerance_worded(kind)}"
+    left_of = f"{_worded(left, kind, unit=False)} of its {_worded(gap, kind)} are left"
+    if left < gap / 2:
+        return f"this reading accounts for most of the gap: {left_of}"
+    return f"this reading does not account for the gap: {left_of}"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One of our numbers beside the paper's, and the experiment that tests a cause of the
+    difference.
+
+    ``reading`` is what that experiment gives in place of ``ours`` (for example our attack run
+    under the paper's other reading of its algorithm), ``experiment`` says in a few words what
+    it changes; both are empty when no experiment the study can run isolates a cause, and
+    ``note`` then says what was ruled out or why none can be run. ``fmt`` formats the values.
+
+    Raises:
+        ValueError: for an unknown ``kind``, a ``reading`` without an ``experiment`` (or the
+            reverse), or a non-finite value.
+    """
+
+    quantity: str
+    kind: GapKind
+    paper: float
+    ours: float
+    reading: float | None = None
+    experiment: str = ""
+    note: str = ""
+    fmt: str = ".1%"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("rate", "distortion"):
+            raise ValueError(f"kind must be 'rate' or 'distortion', got kind={self.kind!r}")
+        if (self.reading is None) != (not self.experiment):
+            raise ValueError(
+                f"{self.quantity}: a reading needs its experiment and an experiment its reading, got "
+                f"reading={self.reading!r}, experiment={self.experiment!r}"
+            )
+        values = [self.paper, self.ours] + ([self.reading] if self.reading is not None else [])
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{self.quantity}: values must be finite, got {values!r}")
+        gap_size(self.ours, self.paper, self.kind)  # validates a distortion's paper value
+
+    @classmethod
+    def maybe(
+        cls,
+        quantity: str,
+        kind: GapKind,
+        paper: float,
+        ours: float,
+        reading: float | None = None,
+        experiment: str = "",
+        note: str = "",
+        fmt: str = ".1%",
+    ) -> Gap | None:
+        """The gap, or ``None`` when ``paper`` or ``ours`` is not a finite number (an experiment a
+        profile does not run); a reading that is not finite is left out with its experiment."""
+        if not (math.isfinite(paper) and math.isfinite(ours)):
+            return None
+        if reading is not None and not math.isfinite(reading):
+            reading, experiment = None, ""
+        return cls(quantity, kind, paper, ours, reading, experiment, note, fmt)
+
+    @property
+    def size(self) -> float:
+        """The gap, in points (rate) or relative to the paper's value (distortion)."""
+        return gap_size(self.ours, self.paper, self.kind)
+
+    @property
+    def over(self) -> bool:
+        """Whether the gap is above the study's tolerance."""
+        return self.size > _tolerance(self.kind)
+
+    @property
+    def verdict(self) -> str:
+        """``"within the study's tolerance"``, ``"explained"``, ``"mostly explained"`` or
+        ``"unexplained"``."""
+        if not self.over:
+            return "within the study's tolerance"
+        if self.reading is None:
+            return "unexplained"
+        left = gap_size(self.reading, self.paper, self.kind)
+        if left <= _tolerance(self.kind):
+            return "explained"
+        return "mostly explained" if left < self.size / 2 else "unexplained"
+
+    def phrase(self) -> str:
+        """One sentence for the prose: the gap, and what the experiment (if any) says of it."""
+        head = f"{self.quantity}: ours {self.ours:{self.fmt}}, the paper's {self.paper:{self.fmt}}"
+        if not self.over:
+            return f"{head}, within the study's tolerance ({_tolerance_worded(self.kind)})."
+        out = f"{head}, {_worded(self.size, self.kind)} apart"
+        if self.reading is not None:
+            out += (
+                f"; {self.experiment} gives {self.reading:{self.fmt}}: "
+                f"{explained_phrase(self.reading, self.ours, self.paper, self.kind)}"
+            )
+        if self.verdict == "unexplained":
+            out += "; the gap is unexplained"
+        return out + (f" ({self.note})." if self.note else ".")
+
+
+def known(*gaps: Gap | None) -> list[Gap]:
+    """The gaps that are not ``None`` (see :meth:`Gap.maybe`), in order."""
+    return [g for g in gaps if g is not None]
+
+
+def fidelity_frame(gaps: Sequence[Gap]) -> pd.DataFrame:
+    """One row per gap: the paper's number, ours, the gap, the experiment and its reading, the
+    verdict, and the note (what was ruled out)."""
+    if not gaps:
+        raise ValueError("fidelity_frame needs at least one gap, got none")
+    rows = []
+    for g in gaps:
+        rows.append(
+            {
+                "quantity": g.quantity,
+                "paper": format(g.paper, g.fmt),
+                "ours": format(g.ours, g.fmt),
+                "gap": _worded(g.size, g.kind),
+                "experiment": g.experiment or "—",
+                "its reading": "—" if g.reading is None else format(g.reading, g.fmt),
+                "verdict": g.verdict,
+                "note": g.note or "—",
+            }
+        )
+    return pd.DataFrame(rows).set_index("quantity")
+
+
+def fidelity_table(gaps: Sequence[Gap]) -> Styler:
+    """:func:`fidelity_frame` for the page: every text in full, left-aligned."""
+    return fidelity_frame(gaps).style.set_properties(**{"text-align": "left"})
+
+
+def fidelity_values(gaps: Sequence[Gap]) -> dict[str, Any]:
+    """The glue of a chapter's fidelity section: the rule (``fidelity_rule``), how many
+    comparisons there are and how many are over it (``fidelity_n``, ``fidelity_over``), and a
+    sentence counting the verdicts of those over it (``fidelity_summary``)."""
+    over = [g for g in gaps if g.over]
+    counts = {v: sum(g.verdict == v for g in over) for v in ("explained", "mostly explained", "unexplained")}
+    if over:
+        parts = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        summary = f"{len(over)} of the {len(gaps)} comparisons are over the rule: {parts}"
+    elif len(gaps) == 1:
+        summary = "the one comparison is within the rule"
+    else:
+        summary = f"all {len(gaps)} comparisons are within the rule"
+    return {
+        "fidelity_rule": (
+            f"a rate more than {_tolerance_worded('rate')} from the paper's, or a distortion more than "
+            f"{_tolerance_worded('distortion')} from it"
+        ),
+        "fidelity_n": len(gaps),
+        "fidelity_over": len(over),
+        "fidelity_summary": summary,
+    }

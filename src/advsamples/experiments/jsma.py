@@ -34,8 +34,11 @@ from advsamples.attacks.jsma import best_pairs, forward_derivative, jsma_budget,
 from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, param
 from advsamples.experiments.common import (
     CLASSES,
+    Gap,
     correct_per_class,
+    explained_phrase,
     extreme_pairs,
+    known,
     other_targets,
     sample_indices,
 )
@@ -82,7 +85,6 @@ __all__ = [
     "cache_dir",
     "cache_key",
     "compared",
-    "explained_phrase",
     "pair_noise_phrase",
     "training_length_phrase",
     "comparison_figure",
@@ -741,20 +743,6 @@ def sets_phrases(p_value: float) -> tuple[str, str]:
     )
 
 
-def explained_phrase(reading: float, ours: float, paper: float, tolerance: float = 0.02) -> str:
-    """Whether another reading of the algorithm (its rate ``reading``) accounts for the gap
-    between our rate and the paper's: within ``tolerance`` (the study's 2-point rule), for most
-    of it, or not; the gaps are quoted in points."""
-    gap, left = abs(ours - paper) * 100, abs(reading - paper) * 100
-    if left <= tolerance * 100:
-        return (
-            f"this reading accounts for the whole gap of {gap:.1f} points, within {tolerance * 100:g} points"
-        )
-    if left < gap / 2:
-        return f"this reading accounts for most of the gap: {left:.1f} of its {gap:.1f} points are left"
-    return f"this reading does not account for the gap: {left:.1f} of its {gap:.1f} points are left"
-
-
 def pair_noise_phrase(n_min: float) -> str:
     """How far sampling noise goes in the per-pair matrices whose smallest cell holds ``n_min``
     attacks: the widest 95% interval of a cell's success rate (at a rate of one half)."""
@@ -1228,4 +1216,44 @@ def headline(result: Result) -> Headline:
         f"LeNet at {PN['test_accuracy']:.2%} test accuracy ({PN['epochs']} epochs)",
         f"{g['n_attacks_per_set']:,} attacks per set, Υ = {g['gamma']:.1%}, "
         f"LeNet at {g['test_accuracy']:.2%} test accuracy ({g['epochs']} epochs)",
+    )
+
+
+def fidelity(result: Result) -> list[Gap]:
+    """The chapter's numbers beside Papernot et al.'s, each with the experiment that tests a
+    cause of the difference: the probabilities' derivative (Eq. 8 on the softmax, the settings
+    comparison at the main model) for the distortion, the literal search domain of Algorithm 3
+    (every pixel at the start) for θ = −1."""
+    PN: dict[str, Any] = papers.PAPERNOT
+    g = glue_values(result)
+    probs = f"the probabilities' derivative ({g['n_compare']:,} digits)"
+    literal = "every pixel in the search domain at the start"
+    return known(
+        Gap.maybe("success rate, test set", "rate", PN["success"]["test"], g["success_test"], fmt=".2%"),
+        Gap.maybe(
+            "distortion of the successes, test set",
+            "distortion",
+            PN["distortion_success"]["test"],
+            g["distortion_success_test"],
+            g["main_probs_distortion"],
+            probs,
+            fmt=".2%",
+        ),
+        Gap.maybe(
+            "θ = −1: success rate",
+            "rate",
+            PN["decrease_success"],
+            g["decrease_success_logits"],
+            g["decrease_all_success"],
+            literal,
+        ),
+        Gap.maybe(
+            "θ = −1: distortion of the successes",
+            "distortion",
+            PN["decrease_distortion"],
+            g["decrease_distortion_success_logits"],
+            g["decrease_all_distortion_success"],
+            literal,
+            fmt=".2%",
+        ),
     )

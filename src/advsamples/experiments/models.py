@@ -22,6 +22,7 @@ from pandas.io.formats.style import Styler
 from advsamples import models as M
 from advsamples import papers, plotting
 from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, param
+from advsamples.experiments.common import Gap, known
 from advsamples.params import check_choices, check_numbers
 
 __all__ = [
@@ -31,7 +32,9 @@ __all__ = [
     "error_figure",
     "error_frame",
     "error_table",
+    "convention_variants",
     "fc10_order",
+    "fidelity",
     "glue_values",
     "last_step_drop",
     "learning_curves_figure",
@@ -105,6 +108,8 @@ class Result(ChapterResult):
         paper_errors: the paper's test error (``None`` where the paper gives none).
         histories: key -> test error after each epoch of training.
         fc10_weight_decays: the weight decays of the ``fc10`` entries, in the order given.
+        convention_errors: per ``fc10`` entry's key, the test error of FC10 trained with its λ
+            read in the textbook form ½λ‖W‖² (our λ times :data:`advsamples.models.TEXTBOOK_DECAY_FACTOR`).
     """
 
     schedule: str
@@ -118,9 +123,17 @@ class Result(ChapterResult):
     notes: list[str]
     histories: dict[str, list[float]]
     fc10_weight_decays: list[float]
+    convention_errors: dict[str, float]
 
 
 _UNKNOWN = papers.PaperModel("", "(not in the papers)", None, None, "-", "a variant the papers do not report")
+
+
+def convention_variants(params: Params) -> dict[str, float]:
+    """Per ``fc10`` entry's key, the weight decay that reads its λ in the textbook form ½λ‖W‖²."""
+    if "fc10" not in params.models:
+        return {}
+    return {M.fc10_key(wd): float(wd) * M.TEXTBOOK_DECAY_FACTOR for wd in params.fc10_weight_decays}
 
 
 def _compute(params: Params, progress: bool) -> Result:
@@ -132,6 +145,10 @@ def _compute(params: Params, progress: bool) -> Result:
         paper = papers.PAPER_MODELS.get(key, _UNKNOWN)
         histories[key] = [1 - a for a in info.history]
         rows.append((key, paper, info, 1 - info.test_accuracy))
+    convention = {}
+    for key, wd in convention_variants(params).items():
+        M.get_model("fc10", params.schedule, progress=progress, weight_decay=wd)
+        convention[key] = 1 - M.model_info("fc10", params.schedule, weight_decay=wd).test_accuracy
     return Result(
         schedule=params.schedule,
         keys=[key for key, *_ in rows],
@@ -144,6 +161,7 @@ def _compute(params: Params, progress: bool) -> Result:
         notes=[paper.note for _, paper, _, _ in rows],
         histories=histories,
         fc10_weight_decays=[float(wd) for wd in params.fc10_weight_decays] if "fc10" in params.models else [],
+        convention_errors=convention,
     )
 
 
@@ -152,13 +170,16 @@ def model_keys(params: Params) -> list[str]:
     return [
         M.config_for(name, params.schedule, **overrides).key()
         for _, name, overrides in model_variants(params.models, params.fc10_weight_decays)
+    ] + [
+        M.config_for("fc10", params.schedule, weight_decay=wd).key()
+        for wd in convention_variants(params).values()
     ]
 
 
 def run(params: Params, *, progress: bool = True) -> Result:
     """Every model's record (training where no checkpoint matches), cached by ``params`` and
     the models' checkpoint keys."""
-    return cached(params, Result, lambda: _compute(params, progress), version=1, models=model_keys(params))
+    return cached(params, Result, lambda: _compute(params, progress), version=2, models=model_keys(params))
 
 
 # --------------------------------------------------------------------------- what the prose says
@@ -214,6 +235,23 @@ def headline(result: Result) -> Headline:
         "MNIST's 10,000 test digits; LeNet trained 200 epochs, the other schedules not given",
         f"MNIST's 10,000 test digits; {lenet}the others {', '.join(map(str, others))} epochs",
     )
+
+
+def fidelity(result: Result) -> list[Gap]:
+    """Every model's test error beside its paper's; for an FC10(λ), the experiment that reads
+    the paper's λ in the textbook form ½λ‖W‖² (the paper does not say which it means)."""
+    r = result
+    out: list[Gap | None] = []
+    for key, label, err, paper in zip(r.keys, r.labels, r.errors, r.paper_errors, strict=True):
+        if paper is None:
+            continue
+        reading = r.convention_errors.get(key)
+        wd = M.model_spec(key)[1].get("weight_decay") if key in r.convention_errors else None
+        experiment = "" if wd is None else f"λ = {wd * M.TEXTBOOK_DECAY_FACTOR:g} (the textbook ½λ‖W‖²)"
+        out.append(
+            Gap.maybe(f"{label}: test error", "rate", paper, float(err), reading, experiment, fmt=".2%")
+        )
+    return known(*out)
 
 
 # --------------------------------------------------------------------------- tables and figures

@@ -45,6 +45,9 @@ __all__ = [
     "LEDGER_GROUPS",
     "PAPER_TARGET_HOURS",
     "target_phrase",
+    "fidelity",
+    "fidelity_frame",
+    "fidelity_table",
     "ledger",
     "ledger_frame",
     "ledger_table",
@@ -107,6 +110,8 @@ class Result(ChapterResult):
         environment: software and machine, paths relative to the project root.
         ledger: every measured piece of the recorded profile's compute, each counted once
             (:func:`ledger`): ``{"group", "item", "seconds"}`` rows.
+        fidelity: per chapter with comparisons to its paper, what its fidelity section glued
+            (:func:`advsamples.experiments.common.fidelity_values`): ``n``, ``over``, ``summary``.
     """
 
     recorded_profile: str
@@ -125,6 +130,7 @@ class Result(ChapterResult):
     environment: dict[str, Any]
     torch_version: str
     ledger: list[dict[str, Any]]
+    fidelity: dict[str, dict[str, Any]]
 
 
 def display_path(path: Path, root: Path | None = None) -> str:
@@ -205,6 +211,36 @@ def run(params: Params, *, progress: bool = True) -> Result:
         environment=environment,
         torch_version=torch.__version__,
         ledger=ledger(params.profile, chapters),
+        fidelity=fidelity(params.profile, chapters),
+    )
+
+
+def fidelity(profile: str, chapters: list[str]) -> dict[str, dict[str, Any]]:
+    """Per chapter of ``profile``'s run whose record holds a fidelity section, its counts and
+    summary (``n``, ``over``, ``summary``), read from the glued results."""
+    from advsamples.record import load_results
+
+    out = {}
+    for c in chapters:
+        values = (load_results(profile, c) or {}).get("results") or {}
+        if "fidelity_summary" in values:
+            out[c] = {
+                "n": int(values["fidelity_n"]),
+                "over": int(values["fidelity_over"]),
+                "summary": str(values["fidelity_summary"]),
+            }
+    return out
+
+
+def fidelity_frame(result: Result) -> pd.DataFrame:
+    """One row per chapter with comparisons to its paper: how many, how many over the study's
+    rule, and its summary sentence."""
+    rows = [
+        {"chapter": c, "comparisons": f["n"], "over the rule": f["over"], "verdicts": f["summary"]}
+        for c, f in result.fidelity.items()
+    ]
+    return pd.DataFrame(rows, columns=["chapter", "comparisons", "over the rule", "verdicts"]).set_index(
+        "chapter"
     )
 
 
@@ -277,6 +313,11 @@ def ledger(profile: str, chapters: list[str]) -> list[dict[str, Any]]:
     for chapter, seconds in _compute_seconds(profile, chapters).items():
         rows.append({"group": "chapters", "item": chapter, "seconds": seconds})
     return rows
+
+
+def fidelity_table(result: Result) -> Styler:
+    """:func:`fidelity_frame`, every text in full."""
+    return fidelity_frame(result).style.set_properties(**{"text-align": "left"})
 
 
 def ledger_frame(result: Result) -> pd.DataFrame:
