@@ -127,6 +127,9 @@ def _result() -> A.Result:
         pgd_error=np.array([0.99, 0.85, 0.97]),
         jsma={"clean": _summary(0.96, 0.04), "fgsm": _summary(0.90, 0.05), "jsma": _summary(0.8, 0.055)},
         train_seconds=np.array([60.0, 120.0, 70.0]),
+        eval_wrong=np.zeros((3, 4, len(eps)), dtype=bool),
+        eval_conf=np.full((3, 4, len(eps)), 0.9, dtype=np.float32),
+        eval_pgd_wrong=np.ones((3, 4), dtype=bool),
     )
 
 

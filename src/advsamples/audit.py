@@ -182,16 +182,22 @@ def _advtrain(check: Check, profile: str, k: int, rng: np.random.Generator) -> N
     from .experiments import advtrain as A
 
     p = A.Params.from_profile(profile)
-    if _committed(check, lambda: A.run(p, progress=False)) is None:
+    result = _committed(check, lambda: A.run(p, progress=False))
+    if result is None:
         return
     models = A.load_models(p)
     x, y = A.eval_digits(p)
     starts = list(range(0, len(x), A.EVAL_CHUNK))
-    flat = [(name, a) for name in A.MODELS for a in starts]
+    flat = [(m, a) for m in range(len(A.MODELS)) for a in starts]
     for j in _draw(len(flat), k, rng):
-        name, a = flat[j]
-        net, info = models[name]
-        committed = A.eval_arrays(p, name, net, info)
+        m, a = flat[j]
+        name = A.MODELS[m]
+        net, _ = models[name]
+        committed = {
+            "wrong": result.eval_wrong[m],
+            "conf": result.eval_conf[m],
+            "pgd_wrong": result.eval_pgd_wrong[m],
+        }
         b = min(a + A.EVAL_CHUNK, len(x))
         got = A.eval_chunk(p, net, x[a:b], y[a:b], a)
         for i in range(b - a):

@@ -85,6 +85,8 @@ __all__ = [
 MODELS: tuple[str, ...] = ("clean", "fgsm", "jsma")
 _LABELS = {"clean": "plain training", "fgsm": "FGSM training", "jsma": "JSMA training"}
 _VERSION = 2  # 2: chunks of EVAL_CHUNK digits, PGD seeded per chunk
+#: Format version of the chapter's result (3: the per-digit record).
+_RESULT_VERSION = 3
 _TEST_DIGITS = 10000
 _TRAIN_DIGITS = 50000
 _MAX_SEED = 2**31 - 1
@@ -155,6 +157,10 @@ class Result(ChapterResult):
         pgd_error: ``(models,)`` error after PGD at ``eps`` (random start) on the same digits.
         jsma: per model, the JSMA :class:`advsamples.experiments.jsma_runs.Summary` as a dict.
         train_seconds: ``(models,)`` the checkpoints' training seconds.
+        eval_wrong / eval_conf: ``(models, n_eval, budgets)`` per digit, whether FGSM at each
+            budget fooled the model and the probability of its predicted label;
+        eval_pgd_wrong: ``(models, n_eval)`` whether PGD fooled it: the per-digit record
+            ``make audit`` computes again.
     """
 
     params: dict[str, Any]
@@ -167,6 +173,9 @@ class Result(ChapterResult):
     pgd_error: np.ndarray
     jsma: dict[str, dict[str, Any]]
     train_seconds: np.ndarray
+    eval_wrong: np.ndarray
+    eval_conf: np.ndarray
+    eval_pgd_wrong: np.ndarray
 
 
 # --------------------------------------------------------------------------- the models
@@ -239,7 +248,9 @@ def run(params: Params, *, progress: bool = True) -> Result:
     """All the chapter's work, cached by ``params`` and the three models' checkpoint keys."""
     models = load_models(params, progress=progress)
     keys = [info.key for _, info in models.values()]
-    return cached(params, Result, lambda: _compute(params, models, progress), version=_VERSION, models=keys)
+    return cached(
+        params, Result, lambda: _compute(params, models, progress), version=_RESULT_VERSION, models=keys
+    )
 
 
 def eval_digits(params: Params) -> tuple[torch.Tensor, torch.Tensor]:
@@ -316,9 +327,10 @@ def jsma_run(
 def _compute(params: Params, models: Mapping[str, tuple[nn.Module, M.TrainedInfo]], progress: bool) -> Result:
     p = params
     budgets = list(p.eps_values)
-    fgsm_error, fgsm_conf, pgd_error = [], [], []
+    fgsm_error, fgsm_conf, pgd_error, record = [], [], [], []
     for name, (net, info) in models.items():
         arrays = eval_arrays(p, name, net, info, progress=progress)
+        record.append(arrays)
         wrong = arrays["wrong"].astype(bool)
         fgsm_error.append(wrong.mean(0))
         # mean confidence in the wrong label, over the digits the attack fooled (NaN if none)
@@ -347,6 +359,9 @@ def _compute(params: Params, models: Mapping[str, tuple[nn.Module, M.TrainedInfo
         pgd_error=np.array(pgd_error),
         jsma=jsma_summaries,
         train_seconds=np.array([info.train_seconds for _, info in models.values()]),
+        eval_wrong=np.stack([a["wrong"].astype(bool) for a in record]),
+        eval_conf=np.stack([a["conf"].astype(np.float32) for a in record]),
+        eval_pgd_wrong=np.stack([a["pgd_wrong"].astype(bool) for a in record]),
     )
 
 
