@@ -451,8 +451,26 @@ def test_bench_jsma_smoke() -> None:
     assert d["attacks_per_s"] > 0 and d["peak_rss_mib"] > 0 and d["budget"] == jsma_budget(64, 0.145)
     text = format_bench(d)
     assert "threads=1" in text and "attacks/s" in text and "90,000" in text
+    # the attack's time over its network passes alone at full batches
+    rows = d["sample_iterations_per_s"] * d["seconds"]
+    assert d["bound_ratio"] == pytest.approx(d["seconds"] / (rows / d["bound_rows_per_s"]))
+    assert "network-only time" in text
+    old = {k: v for k, v in d.items() if not k.startswith("bound_")}  # figures cached before the bound
+    assert "network bound" not in format_bench(old)
     with pytest.raises(ValueError, match="threads"):
         bench_jsma(model, x, target, threads=0, batch_size=4)
+
+
+def test_network_bound_times_the_attacks_own_passes() -> None:
+    from advsamples.bench import network_bound
+
+    model, x, target = _model("cnn")
+    assert network_bound(model, x, target, batch_size=16, repeats=2) > 0  # x has 6 rows: tiled
+    assert network_bound(model, x, target, batch_size=4, repeats=1, use_logits=False) > 0
+    with pytest.raises(ValueError, match="batch_size"):
+        network_bound(model, x, target, batch_size=0)
+    with pytest.raises(ValueError, match="repeats"):
+        network_bound(model, x, target, batch_size=4, repeats=0)
 
 
 def test_progress_bar_runs() -> None:

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from .attacks._jsma_reference import reference_jsma
-from .attacks._validate import frozen
-from .attacks.jsma import jsma_trace
+from .attacks._validate import channels_last_copy, frozen
+from .attacks.jsma import forward_derivative, jsma_trace
 
 __all__ = [
     "bench_cw",
@@ -28,6 +28,7 @@ __all__ = [
     "bench_jsma_test_set",
     "format_bench",
     "format_bench_cw",
+    "network_bound",
 ]
 
 #: The paper's full JSMA experiment: 10,000 MNIST test digits x 9 targets.
@@ -38,6 +39,45 @@ def _peak_rss_mib() -> float:
     """Peak resident set size of this process so far, in MiB (``ru_maxrss``)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB elsewhere
+
+
+def network_bound(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    batch_size: int,
+    repeats: int = 10,
+    use_logits: bool = True,
+) -> float:
+    """The network-only bound of a JSMA iteration: forward-derivative rows per second when the
+    model does nothing but what any exact JSMA must do per sample-iteration, one forward pass and
+    the input vector-Jacobian products of :func:`advsamples.attacks.jsma.forward_derivative`
+    (two with the logits, one with the probabilities), on full batches of ``batch_size`` rows
+    drawn from ``x`` (repeated if it has fewer), with the channels-last copy the attack uses.
+    The best of ``repeats`` timed passes, after one warm-up, in the current thread count.
+
+    Raises:
+        ValueError: for ``batch_size`` or ``repeats`` below 1.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got batch_size={batch_size!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got repeats={repeats!r}")
+    idx = torch.arange(batch_size, device=x.device) % x.shape[0]
+    xb, tb = x[idx], target[idx].long()
+    net = channels_last_copy(model) if x.dim() == 4 else model
+    best = float("inf")
+    with frozen(net):
+        net.eval()
+        forward_derivative(net, xb, tb, use_logits=use_logits)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            forward_derivative(net, xb, tb, use_logits=use_logits)
+            if x.device.type == "cuda":
+                torch.cuda.synchronize(x.device)
+            best = min(best, time.perf_counter() - start)
+    return batch_size / best
 
 
 def bench_jsma(
@@ -65,7 +105,9 @@ def bench_jsma(
     Returns a dict with ``attacks``, ``seconds``, ``attacks_per_s``,
     ``sample_iterations_per_s`` (forward-derivative rows per second), ``mean_iterations``,
     ``success_rate``, ``mean_distortion`` (over successes), ``budget``, ``peak_rss_mib``
-    (process peak, ``ru_maxrss``), ``threads``, ``batch_size``, ``device``, ``dtype``,
+    (process peak, ``ru_maxrss``), ``bound_rows_per_s`` (:func:`network_bound` at the same batch)
+    and ``bound_ratio`` (the attack's time over its network-only time), ``threads``,
+    ``batch_size``, ``device``, ``dtype``,
     ``reference_checked``, ``reference_agree`` and ``extrapolated_paper_s`` (time for the
     paper's 90,000 attacks at the measured rate).
     """
@@ -95,18 +137,25 @@ def bench_jsma(
                     and ok == bool(res.success[i])
                     and it == int(res.iterations[i])
                 )
+        bound = network_bound(
+            model, x, target, batch_size=min(batch_size, int(x.shape[0])), use_logits=use_logits
+        )
     finally:
         torch.set_num_threads(previous)
 
     num = int(x.shape[0])
     ok_mask = res.success
     rate = num / seconds
+    rows = float((res.iterations + 1).sum())
     return {
         "attacks": num,
         "seconds": seconds,
         "attacks_per_s": rate,
         # each attack evaluates the derivative once per iteration plus one final forward
-        "sample_iterations_per_s": float((res.iterations + 1).sum()) / seconds,
+        "sample_iterations_per_s": rows / seconds,
+        "bound_rows_per_s": bound,
+        # the attack's time over the time its network passes alone would take at full batches
+        "bound_ratio": seconds / (rows / bound),
         "mean_iterations": float(res.iterations.double().mean()),
         "success_rate": float(ok_mask.double().mean()),
         "mean_distortion": float(res.distortion[ok_mask].double().mean()) if ok_mask.any() else float("nan"),
@@ -130,6 +179,13 @@ def format_bench(d: dict[str, Any]) -> str:
         f"  time            {d['seconds']:.2f} s  ->  {d['attacks_per_s']:.1f} attacks/s "
         f"({d['sample_iterations_per_s']:.0f} derivative rows/s)",
         f"  iterations      mean {d['mean_iterations']:.2f} (budget {d['budget']})",
+    ]
+    if "bound_ratio" in d:  # older cached figures have no bound
+        lines.append(
+            f"  network bound   {d['bound_rows_per_s']:.0f} derivative rows/s (forward + input VJPs, "
+            f"full batches): the attack takes {d['bound_ratio']:.2f}x its network-only time"
+        )
+    lines += [
         f"  success         {100 * d['success_rate']:.2f}%  mean distortion of successes "
         f"{100 * d['mean_distortion']:.2f}%",
         f"  peak RSS        {d['peak_rss_mib']:.0f} MiB (process, ru_maxrss)",

@@ -16,10 +16,13 @@ from advsamples.attacks._validate import (
     num_classes,
 )
 
-__all__ = ["pgd"]
+__all__ = ["STEP_FACTOR", "pgd"]
 
 #: Most iterations a call may ask for (a bound that keeps a run finite).
 MAX_STEPS = 100_000
+#: Madry et al.'s step rule: the default step is ``STEP_FACTOR * eps / steps``, enough for the
+#: walk to cross the ball.
+STEP_FACTOR = 2.5
 
 
 def pgd(
@@ -96,7 +99,7 @@ def pgd(
     """
     eps = check_finite_nonneg("eps", eps)
     steps = check_int("steps", steps, 1, MAX_STEPS)
-    step_size = 2.5 * eps / steps if alpha is None else check_finite_nonneg("alpha", alpha)
+    step_size = STEP_FACTOR * eps / steps if alpha is None else check_finite_nonneg("alpha", alpha)
     lo, hi = check_clip(clip)
     check_inputs(x.detach() if isinstance(x, torch.Tensor) else x, (lo, hi))
 

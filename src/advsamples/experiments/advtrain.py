@@ -48,7 +48,7 @@ from torch import nn
 from advsamples import models as M
 from advsamples import papers, plotting
 from advsamples.attacks.fgsm import fgsm
-from advsamples.attacks.pgd import pgd
+from advsamples.attacks.pgd import STEP_FACTOR, pgd
 from advsamples.chapter import ChapterParams, ChapterResult, Headline, cached, chunked, param
 from advsamples.experiments.common import Gap, known, sample_indices
 from advsamples.experiments.jsma_runs import Crafted, craft, summarize
@@ -95,8 +95,6 @@ _MAX_SEED = 2**31 - 1
 EVAL_CHUNK = 250
 #: The JSMA settings of the chapter: the paper's (θ = +1, Υ = 14.5%, the logits' derivative).
 THETA, GAMMA, USE_LOGITS = 1.0, 0.145, True
-#: Madry et al.'s step rule: PGD's step is 2.5 ε / steps, so that the walk can cross the ball.
-PGD_STEP_FACTOR = 2.5
 AT = papers.ADVERSARIAL_TRAINING
 
 
@@ -275,7 +273,7 @@ def eval_chunk(
         wrong.append((probs.argmax(1) != y).numpy())
         conf.append(probs.max(1).values.numpy())
     gen = torch.Generator().manual_seed(params.seed + start)
-    step = PGD_STEP_FACTOR * params.eps / params.pgd_steps
+    step = STEP_FACTOR * params.eps / params.pgd_steps
     x_pgd = pgd(net, x, y, params.eps, steps=params.pgd_steps, alpha=step, random_start=True, generator=gen)
     with torch.no_grad():
         pgd_wrong = (net(x_pgd).argmax(1) != y).numpy()
@@ -453,7 +451,7 @@ def glue_values(result: Result) -> dict[str, Any]:
         "n_eval": p["n_eval"],
         "n_jsma_attacks": p["n_jsma"] * 9,
         "pgd_steps": p["pgd_steps"],
-        "pgd_step": PGD_STEP_FACTOR * p["eps"] / p["pgd_steps"],
+        "pgd_step": STEP_FACTOR * p["eps"] / p["pgd_steps"],
         "n_augmented": r.n_augmented,
         "augment_success": r.augment_success,
         "paper_adv_error_before": AT["goodfellow_adv_error_before"],
