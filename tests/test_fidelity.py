@@ -122,6 +122,9 @@ def test_fidelity_values_count_the_verdicts() -> None:
     assert (v["fidelity_n"], v["fidelity_over"]) == (3, 2)
     assert v["fidelity_summary"] == "2 of the 3 comparisons are over the rule: 1 explained, 1 unexplained"
     assert fidelity_values(gaps[2:])["fidelity_summary"] == "the one comparison is within the rule"
+    assert fidelity_values(gaps[1:])["fidelity_summary"] == (
+        "1 of the 2 comparisons is over the rule: 1 unexplained"
+    )
 
 
 def test_fidelity_table_shows_every_text_in_full() -> None:

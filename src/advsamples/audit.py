@@ -10,7 +10,9 @@ committed checkpoints, and count how many agree *exactly* with what is committed
   the penalty weight c that the search settled on), crafted again;
 - **adversarial training**: chunks drawn from the adversarial-training chapter's FGSM and PGD
   evaluation of its three models (per digit: misclassified at every FGSM budget, the predicted
-  label's probability, fooled by PGD), computed again; each digit is one check.
+  label's probability, fooled by PGD), computed again; each digit is one check;
+- **the optimal attack**: chunks of that chapter's FGSM and PGD evaluation, and (full audit) whole
+  chunks of its L-BFGS and C&W attacks on the linear model, computed again.
 
 It reads the committed artifacts only (frozen: nothing missing is recomputed) after checking them
 against the manifest, so a change to an attack that changes its answers shows here even when
@@ -205,6 +207,47 @@ def _advtrain(check: Check, profile: str, k: int, rng: np.random.Generator) -> N
             check.add(same, f"{name} digit {a + i}: FGSM/PGD outcome differs from the committed one")
 
 
+def _optimal(check: Check, profile: str, k: int, attacks: int, rng: np.random.Generator) -> None:
+    from .experiments import optimal as O
+    from .models import load
+
+    p = O.Params.from_profile(profile)
+    result = _committed(check, lambda: O.run(p, progress=False))
+    if result is None:
+        return
+    xe, ye = O.eval_digits(p)
+    starts = list(range(0, p.n_eval, O.EVAL_CHUNK))
+    flat = [(m, a) for m in range(len(p.models)) for a in starts]
+    for j in _draw(len(flat), k, rng):
+        m, a = flat[j]
+        net = load(p.models[m], p.schedule)
+        b = min(a + O.EVAL_CHUNK, p.n_eval)
+        got = O.eval_chunk(p, net, xe[a:b], ye[a:b], a)
+        for i in range(b - a):
+            same = np.array_equal(got["fgsm_wrong"][i], result.eval_fgsm_wrong[m, a + i]) and np.array_equal(
+                got["pgd_wrong"][i], result.eval_pgd_wrong[m, a + i]
+            )
+            check.add(same, f"{p.models[m]} digit {a + i}: FGSM/PGD outcome differs from the committed one")
+    # Whole chunks of L-BFGS and C&W attacks (a chunk is what the run batched), on the cheapest model.
+    linear = [m for m, key in enumerate(p.models) if key.startswith("fc10(")]
+    if not linear or attacks < 1:
+        return
+    m = linear[0]
+    net = load(p.models[m], p.schedule)
+    x, _, t = O.attack_digits(p, net)
+    chunk_starts = list(range(0, p.n_samples, O.CHUNK))
+    for j in _draw(len(chunk_starts), attacks, rng):
+        a = chunk_starts[j]
+        b = min(a + O.CHUNK, p.n_samples)
+        got = O.attack_chunk(p, net, x[a:b], t[a:b])
+        for q, name in enumerate(O.ATTACKS):
+            for i in range(b - a):
+                same = bool(got[f"{name}_success"][i]) == bool(
+                    result.success[q, m, a + i]
+                ) and np.array_equal(got[f"{name}_l2"][i], result.l2[q, m, a + i], equal_nan=True)
+                check.add(same, f"{p.models[m]} {name} attack {a + i}: differs from the committed one")
+
+
 def recorded_threads(profile: str = "paper") -> int:
     """The torch thread count the profile's run recorded (every chapter's provenance and every
     checkpoint; 1 if they are not all the same or none is recorded): a sum's order, hence its last
@@ -225,12 +268,15 @@ def audit(
     fgsm: int = 200,
     lbfgs: int = 20,
     advtrain: int = 3,
+    optimal: int = 2,
+    optimal_attacks: int = 0,
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> list[Check]:
     """Re-derive a seeded random sample of ``profile``'s committed results (``checkpoints``
     checkpoints, all if ``None``; ``jsma``, ``fgsm`` and ``lbfgs`` attacks, ``advtrain`` chunks of
-    the adversarial-training evaluation) and count exact
+    the adversarial-training evaluation; ``optimal`` chunks of the optimal-attack chapter's FGSM and
+    PGD evaluation and ``optimal_attacks`` chunks of its L-BFGS and C&W attacks) and count exact
     agreements. Raises :class:`advsamples.artifacts.ArtifactError` if an artifact is missing or
     altered."""
     env = profile_env(profile)
@@ -245,6 +291,7 @@ def audit(
         ("FGSM samples", lambda c: _fgsm(c, profile, fgsm, rng)),
         ("L-BFGS attacks", lambda c: _lbfgs(c, profile, lbfgs, rng)),
         ("adversarial training", lambda c: _advtrain(c, profile, advtrain, rng)),
+        ("optimal attack", lambda c: _optimal(c, profile, optimal, optimal_attacks, rng)),
     ]
     with frozen_env(env | {FROZEN_ENV: "1"}):
         for what, fn in steps:

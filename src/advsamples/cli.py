@@ -115,6 +115,8 @@ def _audit(args: argparse.Namespace) -> int:
         fgsm=args.fgsm if args.fgsm is not None else (10 if small else 500),
         lbfgs=args.lbfgs if args.lbfgs is not None else (2 if small else 30),
         advtrain=1 if small else 6,
+        optimal=1 if small else 4,
+        optimal_attacks=0 if small else 1,
         seed=args.seed,
         log=lambda line: print(line, flush=True),
     )

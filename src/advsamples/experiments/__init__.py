@@ -22,6 +22,7 @@ CHAPTER_MODULES: dict[str, str] = {
     "jsma": "jsma",
     "hardness": "hardness",
     "transferability": "transfer",
+    "optimal": "optimal",
     "advtrain": "advtrain",
     "runrecord": "runrecord",
 }

@@ -456,7 +456,8 @@ def fidelity_values(gaps: Sequence[Gap]) -> dict[str, Any]:
     counts = {v: sum(g.verdict == v for g in over) for v in ("explained", "mostly explained", "unexplained")}
     if over:
         parts = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-        summary = f"{len(over)} of the {len(gaps)} comparisons are over the rule: {parts}"
+        verb = "is" if len(over) == 1 else "are"
+        summary = f"{len(over)} of the {len(gaps)} comparisons {verb} over the rule: {parts}"
     elif len(gaps) == 1:
         summary = "the one comparison is within the rule"
     else:
