@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -165,7 +165,9 @@ def _lbfgs(check: Check, profile: str, k: int, rng: np.random.Generator) -> None
     for j in _draw(len(flat), k, rng):
         m, i = flat[j]
         key = p.models[m]
-        net = nets.setdefault(key, L.load_model(key, p.schedule))
+        if key not in nets:  # each model loaded once (setdefault would load it on every draw)
+            nets[key] = L.load_model(key, p.schedule)
+        net = nets[key]
         idx, targets = L.attacked_samples(net, mnist.x_test, mnist.y_test, p.n_samples, p.seed)
         res = lbfgs_trace(net, mnist.x_test[idx[i : i + 1]], targets[i : i + 1], **p.search(), progress=False)
         want = (
@@ -180,6 +182,29 @@ def _lbfgs(check: Check, profile: str, k: int, rng: np.random.Generator) -> None
         check.add(same, f"{key} sample {i}: {got} against {want}")
 
 
+def _eval_chunks(
+    check: Check,
+    k: int,
+    rng: np.random.Generator,
+    labels: Sequence[str],
+    n_items: int,
+    chunk: int,
+    recompute: Callable[[int, int, int], Mapping[str, np.ndarray]],
+    committed: Callable[[int], Mapping[str, np.ndarray]],
+) -> None:
+    """``k`` chunks drawn over every (model, chunk) of a chapter's per-digit evaluation,
+    computed again (``recompute(model, start, stop)``) and compared, digit by digit, with the
+    committed record (``committed(model)``, indexed by digit); each digit is one check."""
+    flat = [(m, a) for m in range(len(labels)) for a in range(0, n_items, chunk)]
+    for j in _draw(len(flat), k, rng):
+        m, a = flat[j]
+        b = min(a + chunk, n_items)
+        got, want = recompute(m, a, b), committed(m)
+        for i in range(b - a):
+            same = all(np.array_equal(got[key][i], want[key][a + i]) for key in got)
+            check.add(same, f"{labels[m]} digit {a + i}: FGSM/PGD outcome differs from the committed one")
+
+
 def _advtrain(check: Check, profile: str, k: int, rng: np.random.Generator) -> None:
     from .experiments import advtrain as A
 
@@ -189,22 +214,20 @@ def _advtrain(check: Check, profile: str, k: int, rng: np.random.Generator) -> N
         return
     models = A.load_models(p)
     x, y = A.eval_digits(p)
-    starts = list(range(0, len(x), A.EVAL_CHUNK))
-    flat = [(m, a) for m in range(len(A.MODELS)) for a in starts]
-    for j in _draw(len(flat), k, rng):
-        m, a = flat[j]
-        name = A.MODELS[m]
-        net, _ = models[name]
-        committed = {
+    _eval_chunks(
+        check,
+        k,
+        rng,
+        A.MODELS,
+        len(x),
+        A.EVAL_CHUNK,
+        lambda m, a, b: A.eval_chunk(p, models[A.MODELS[m]][0], x[a:b], y[a:b], a),
+        lambda m: {
             "wrong": result.eval_wrong[m],
             "conf": result.eval_conf[m],
             "pgd_wrong": result.eval_pgd_wrong[m],
-        }
-        b = min(a + A.EVAL_CHUNK, len(x))
-        got = A.eval_chunk(p, net, x[a:b], y[a:b], a)
-        for i in range(b - a):
-            same = all(np.array_equal(got[key][i], committed[key][a + i]) for key in got)
-            check.add(same, f"{name} digit {a + i}: FGSM/PGD outcome differs from the committed one")
+        },
+    )
 
 
 def _optimal(check: Check, profile: str, k: int, attacks: int, rng: np.random.Generator) -> None:
@@ -215,31 +238,35 @@ def _optimal(check: Check, profile: str, k: int, attacks: int, rng: np.random.Ge
     result = _committed(check, lambda: O.run(p, progress=False))
     if result is None:
         return
+    nets: dict[str, torch.nn.Module] = {}
+
+    def net(m: int) -> torch.nn.Module:
+        if p.models[m] not in nets:
+            nets[p.models[m]] = load(p.models[m], p.schedule)
+        return nets[p.models[m]]
+
     xe, ye = O.eval_digits(p)
-    starts = list(range(0, p.n_eval, O.EVAL_CHUNK))
-    flat = [(m, a) for m in range(len(p.models)) for a in starts]
-    for j in _draw(len(flat), k, rng):
-        m, a = flat[j]
-        net = load(p.models[m], p.schedule)
-        b = min(a + O.EVAL_CHUNK, p.n_eval)
-        got = O.eval_chunk(p, net, xe[a:b], ye[a:b], a)
-        for i in range(b - a):
-            same = np.array_equal(got["fgsm_wrong"][i], result.eval_fgsm_wrong[m, a + i]) and np.array_equal(
-                got["pgd_wrong"][i], result.eval_pgd_wrong[m, a + i]
-            )
-            check.add(same, f"{p.models[m]} digit {a + i}: FGSM/PGD outcome differs from the committed one")
+    _eval_chunks(
+        check,
+        k,
+        rng,
+        p.models,
+        p.n_eval,
+        O.EVAL_CHUNK,
+        lambda m, a, b: O.eval_chunk(p, net(m), xe[a:b], ye[a:b], a),
+        lambda m: {"fgsm_wrong": result.eval_fgsm_wrong[m], "pgd_wrong": result.eval_pgd_wrong[m]},
+    )
     # Whole chunks of L-BFGS and C&W attacks (a chunk is what the run batched), on the cheapest model.
     linear = [m for m, key in enumerate(p.models) if key.startswith("fc10(")]
     if not linear or attacks < 1:
         return
     m = linear[0]
-    net = load(p.models[m], p.schedule)
-    x, _, t = O.attack_digits(p, net)
+    x, _, t = O.attack_digits(p, net(m))
     chunk_starts = list(range(0, p.n_samples, O.CHUNK))
     for j in _draw(len(chunk_starts), attacks, rng):
         a = chunk_starts[j]
         b = min(a + O.CHUNK, p.n_samples)
-        got = O.attack_chunk(p, net, x[a:b], t[a:b])
+        got = O.attack_chunk(p, net(m), x[a:b], t[a:b])
         for q, name in enumerate(O.ATTACKS):
             for i in range(b - a):
                 same = bool(got[f"{name}_success"][i]) == bool(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .attacks._jsma_reference import reference_jsma
-from .attacks._validate import channels_last_copy, frozen
+from .attacks._validate import channels_last_copy, check_int, frozen
 from .attacks.jsma import forward_derivative, jsma_trace
 
 __all__ = [
@@ -60,10 +60,8 @@ def network_bound(
     Raises:
         ValueError: for ``batch_size`` or ``repeats`` below 1.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got batch_size={batch_size!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got repeats={repeats!r}")
+    check_int("batch_size", batch_size, 1)
+    check_int("repeats", repeats, 1)
     idx = torch.arange(batch_size, device=x.device) % x.shape[0]
     xb, tb = x[idx], target[idx].long()
     net = channels_last_copy(model) if x.dim() == 4 else model

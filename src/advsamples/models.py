@@ -68,6 +68,7 @@ __all__ = [
     "load",
     "model_spec",
     "slug",
+    "textbook_decay",
 ]
 
 Activation = Literal["tanh", "relu", "sigmoid"]
@@ -666,6 +667,11 @@ DISJOINT_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 
 #: We add λ‖W‖² to the mean loss; the textbook form ½λ‖W‖² makes a paper's λ our λ times this.
 TEXTBOOK_DECAY_FACTOR = 0.5
+
+
+def textbook_decay(weight_decay: float) -> float:
+    """Our weight decay for a paper's λ read in the textbook form ½λ‖W‖²."""
+    return float(weight_decay) * TEXTBOOK_DECAY_FACTOR
 
 
 def fc10_key(weight_decay: float) -> str:

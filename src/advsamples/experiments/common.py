@@ -301,6 +301,16 @@ def _tolerance_worded(kind: GapKind) -> str:
     return f"{RATE_TOLERANCE * 100:g} points" if kind == "rate" else f"{DISTORTION_TOLERANCE:.0%}"
 
 
+def _accounts(reading: float, ours: float, paper: float, kind: GapKind) -> str:
+    """How much of the gap between ``ours`` and ``paper`` an experiment's ``reading`` accounts
+    for: ``"explained"`` (the reading is within the study's tolerance of the paper's),
+    ``"mostly explained"`` (less than half the gap is left) or ``"unexplained"``."""
+    left = gap_size(reading, paper, kind)
+    if left <= _tolerance(kind):
+        return "explained"
+    return "mostly explained" if left < gap_size(ours, paper, kind) / 2 else "unexplained"
+
+
 def explained_phrase(reading: float, ours: float, paper: float, kind: GapKind = "rate") -> str:
     """Whether an experiment that removes one candidate cause of a difference (its result
     ``reading``) accounts for the gap between ``ours`` and ``paper``: for all of it (the reading is
@@ -311,11 +321,12 @@ def explained_phrase(reading: float, ours: float, paper: float, kind: GapKind = 
     'this reading accounts for most of the gap: 10.3 of its 28.3 points are left'
     """
     gap, left = gap_size(ours, paper, kind), gap_size(reading, paper, kind)
-    if left <= _tolerance(kind):
+    verdict = _accounts(reading, ours, paper, kind)
+    if verdict == "explained":
         whole = _worded(gap, kind)
         return f"this reading accounts for the whole gap of {whole}, within {_tolerance_worded(kind)}"
     left_of = f"{_worded(left, kind, unit=False)} of its {_worded(gap, kind)} are left"
-    if left < gap / 2:
+    if verdict == "mostly explained":
         return f"this reading accounts for most of the gap: {left_of}"
     return f"this reading does not account for the gap: {left_of}"
 
@@ -395,10 +406,7 @@ class Gap:
             return "within the study's tolerance"
         if self.reading is None:
             return "unexplained"
-        left = gap_size(self.reading, self.paper, self.kind)
-        if left <= _tolerance(self.kind):
-            return "explained"
-        return "mostly explained" if left < self.size / 2 else "unexplained"
+        return _accounts(self.reading, self.ours, self.paper, self.kind)
 
     def phrase(self) -> str:
         """One sentence for the prose: the gap, and what the experiment (if any) says of it."""

@@ -133,7 +133,7 @@ def convention_variants(params: Params) -> dict[str, float]:
     """Per ``fc10`` entry's key, the weight decay that reads its λ in the textbook form ½λ‖W‖²."""
     if "fc10" not in params.models:
         return {}
-    return {M.fc10_key(wd): float(wd) * M.TEXTBOOK_DECAY_FACTOR for wd in params.fc10_weight_decays}
+    return {M.fc10_key(wd): M.textbook_decay(wd) for wd in params.fc10_weight_decays}
 
 
 def _compute(params: Params, progress: bool) -> Result:
@@ -247,7 +247,7 @@ def fidelity(result: Result) -> list[Gap]:
             continue
         reading = r.convention_errors.get(key)
         wd = M.model_spec(key)[1].get("weight_decay") if key in r.convention_errors else None
-        experiment = "" if wd is None else f"λ = {wd * M.TEXTBOOK_DECAY_FACTOR:g} (the textbook ½λ‖W‖²)"
+        experiment = "" if wd is None else f"λ = {M.textbook_decay(wd):g} (the textbook ½λ‖W‖²)"
         out.append(
             Gap.maybe(f"{label}: test error", "rate", paper, float(err), reading, experiment, fmt=".2%")
         )
