@@ -16,11 +16,13 @@ PUBLISHED := $(shell grep -qx 'publish: true' params/$(PROFILE).yml 2>/dev/null 
 
 setup: $(STAMP)
 
-# The stamp depends on the pins: re-running does nothing unless requirements.lock or pyproject.toml changed.
-$(STAMP): requirements.lock pyproject.toml
+# The stamp depends on the pins: re-running does nothing unless a requirements*.lock or pyproject.toml changed.
+$(STAMP): requirements.lock requirements-peers.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$$(grep '^pip==' requirements.lock)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	# the attack libraries of the libraries chapter, exact pins, none of their own requirements
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -r requirements-peers.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -200,7 +200,7 @@ def test_every_feature_in_the_domain_can_waste_a_pick_on_one_at_the_bound() -> N
     res = jsma_trace(model, x, torch.tensor([0]), gamma=1.0, domain="all")
     assert res.x_adv.tolist() == [[1.0, 1.0, 0.0, 0.0]]
     assert res.iterations.tolist() == [1] and res.distortion.tolist() == [0.25]  # 2 picked, 1 changed
-    with pytest.raises(ValueError, match="domain must be 'movable' or 'all'"):
+    with pytest.raises(ValueError, match="domain must be 'movable', 'all' or a bool tensor"):
         jsma_trace(model, x, torch.tensor([0]), domain="some")  # type: ignore[arg-type]
 
 
@@ -457,6 +457,9 @@ def test_bench_jsma_smoke() -> None:
     assert "network-only time" in text
     old = {k: v for k, v in d.items() if not k.startswith("bound_")}  # figures cached before the bound
     assert "network bound" not in format_bench(old)
+    assert math.isnan(d["small_batch_share"]) and "small batches" not in text  # batch 4: none smaller
+    big = bench_jsma(model, x, target, threads=1, batch_size=200, reference_samples=0)
+    assert big["small_batch_share"] > 0 and "batch_size=100" in format_bench(big)
     with pytest.raises(ValueError, match="threads"):
         bench_jsma(model, x, target, threads=0, batch_size=4)
 

@@ -12,7 +12,10 @@ committed checkpoints, and count how many agree *exactly* with what is committed
   evaluation of its three models (per digit: misclassified at every FGSM budget, the predicted
   label's probability, fooled by PGD), computed again; each digit is one check;
 - **the optimal attack**: chunks of that chapter's FGSM and PGD evaluation, and (full audit) whole
-  chunks of its L-BFGS and C&W attacks on the linear model, computed again.
+  chunks of its L-BFGS and C&W attacks on the linear model, computed again;
+- **beside the libraries**: chunks of the libraries chapter's attacks (FGSM; the full audit adds
+  PGD and JSMA at θ = ±1), every implementation crafted again, each digit's success, distance
+  and agreement with ours compared.
 
 It reads the committed artifacts only (frozen: nothing missing is recomputed) after checking them
 against the manifest, so a change to an attack that changes its answers shows here even when
@@ -275,6 +278,43 @@ def _optimal(check: Check, profile: str, k: int, attacks: int, rng: np.random.Ge
                 check.add(same, f"{p.models[m]} {name} attack {a + i}: differs from the committed one")
 
 
+def _libraries(
+    check: Check, profile: str, k: int, attacks: tuple[str, ...], rng: np.random.Generator
+) -> None:
+    """``k`` chunks of each of ``attacks`` of the libraries chapter (every implementation of the
+    attack on those digits, ours and the libraries'), crafted again and compared digit by digit
+    with the committed success, distance and agreement with ours."""
+    from .experiments import libraries as Lib
+    from .models import load
+
+    p = Lib.Params.from_profile(profile)
+    result = _committed(check, lambda: Lib.run(p, progress=False))
+    if result is None:
+        return
+    for attack in attacks:
+        targeted = Lib.ATTACKS[attack][1]
+        n = p.n_slow if attack in ("cw", "lbfgs", "lbfgs_untargeted") else p.n_digits
+        flat = [(m, a) for m in range(len(p.models)) for a in range(0, n, Lib.CHUNK)]
+        for j in _draw(len(flat), k, rng):
+            m, a = flat[j]
+            b = min(a + Lib.CHUNK, n)
+            net = load(p.models[m], p.schedule)
+            x, y, t = Lib.digits(p, net)
+            got = Lib.attack_chunk(p, attack, net, x[a:b], (t if targeted else y)[a:b])
+            for c, (name, lib) in enumerate(result.cells):
+                if name != attack:
+                    continue
+                for i in range(b - a):
+                    same = all(
+                        np.array_equal(got[f"{lib}_{f}"][i], getattr(result, f)[m, c, a + i], equal_nan=True)
+                        for f in ("success", "distance", "same")
+                    )
+                    check.add(
+                        same,
+                        f"{p.models[m]} {attack} by {lib}, digit {a + i}: differs from the committed one",
+                    )
+
+
 def recorded_threads(profile: str = "paper") -> int:
     """The torch thread count the profile's run recorded (every chapter's provenance and every
     checkpoint; 1 if they are not all the same or none is recorded): a sum's order, hence its last
@@ -297,13 +337,16 @@ def audit(
     advtrain: int = 3,
     optimal: int = 2,
     optimal_attacks: int = 0,
+    libraries: int = 1,
+    library_attacks: tuple[str, ...] = ("fgsm",),
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> list[Check]:
     """Re-derive a seeded random sample of ``profile``'s committed results (``checkpoints``
     checkpoints, all if ``None``; ``jsma``, ``fgsm`` and ``lbfgs`` attacks, ``advtrain`` chunks of
     the adversarial-training evaluation; ``optimal`` chunks of the optimal-attack chapter's FGSM and
-    PGD evaluation and ``optimal_attacks`` chunks of its L-BFGS and C&W attacks) and count exact
+    PGD evaluation and ``optimal_attacks`` chunks of its L-BFGS and C&W attacks; ``libraries`` chunks
+    of each of the libraries chapter's ``library_attacks``, every implementation) and count exact
     agreements. Raises :class:`advsamples.artifacts.ArtifactError` if an artifact is missing or
     altered."""
     env = profile_env(profile)
@@ -319,6 +362,7 @@ def audit(
         ("L-BFGS attacks", lambda c: _lbfgs(c, profile, lbfgs, rng)),
         ("adversarial training", lambda c: _advtrain(c, profile, advtrain, rng)),
         ("optimal attack", lambda c: _optimal(c, profile, optimal, optimal_attacks, rng)),
+        ("beside the libraries", lambda c: _libraries(c, profile, libraries, library_attacks, rng)),
     ]
     with frozen_env(env | {FROZEN_ENV: "1"}):
         for what, fn in steps:

@@ -117,6 +117,7 @@ def _audit(args: argparse.Namespace) -> int:
         advtrain=1 if small else 6,
         optimal=1 if small else 4,
         optimal_attacks=0 if small else 1,
+        library_attacks=("fgsm",) if small else ("fgsm", "pgd", "jsma", "jsma_neg"),
         seed=args.seed,
         log=lambda line: print(line, flush=True),
     )
@@ -157,6 +158,12 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import bench_cw_test_set, bench_jsma_test_set, format_bench, format_bench_cw
 
     threads = _threads(args)
+    if args.what == "jsma" and args.peers:
+        from .bench import bench_jsma_peers, format_bench_peers
+
+        peer = bench_jsma_peers(args.model, args.schedule, args.samples, threads=threads)
+        print(format_bench_peers(peer))
+        return 0
     if args.what == "cw":
         print(format_bench_cw(bench_cw_test_set(args.samples, schedule=args.schedule, threads=threads)))
         return 0
@@ -250,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--schedule", default="quick", help="which trained lenet_paper to attack")
     p.add_argument("--batch-size", type=_positive_int, default=512, help="samples attacked together")
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="jsma: ours beside ART, torchattacks and advertorch, each in its own process "
+        "(--samples digits, one random target each)",
+    )
+    p.add_argument("--model", default="lenet_paper", help="jsma --peers: the model key attacked")
     p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ __all__ = ["LANES", "LENET", "compute_profile", "lane_status", "lenet_runs"]
 #: Chapters per lane (the book's other chapters, if any, join the last lane).
 LANES: tuple[tuple[str, ...], ...] = (
     ("jsma", "hardness", "optimal"),
-    ("models", "fgsm", "formulation", "lbfgs", "transferability", "advtrain", "runrecord"),
+    ("models", "fgsm", "formulation", "lbfgs", "transferability", "advtrain", "libraries", "runrecord"),
 )
 #: The model the first lane trains first, at every length the JSMA chapter compares, shortest
 #: first: one training run whose saved states make the shorter models its first epochs.

@@ -307,7 +307,7 @@ def jsma_trace(
     clip: tuple[float, float] = (0.0, 1.0),
     batch_size: int = 256,
     progress: bool = False,
-    domain: Literal["movable", "all"] = "movable",
+    domain: Literal["movable", "all"] | torch.Tensor = "movable",
 ) -> JSMAResult:
     """Run JSMA (Papernot et al. 2016, Algorithms 2 and 3) and report per-sample outcomes.
 
@@ -328,7 +328,8 @@ def jsma_trace(
             can still move in theta's direction. ``"all"``: every feature, the literal reading
             of Algorithm 2's ``Gamma = {1 .. |X|}`` (advertorch's): a feature already at the
             bound can then be picked, is clipped back (no change) and leaves Gamma, a wasted
-            iteration of the budget.
+            iteration of the budget. A bool tensor with one row of ``n`` features per sample:
+            that initial domain, as given (for example torchattacks' ``x < 0.99``).
 
     Returns:
         :class:`JSMAResult`.
@@ -358,8 +359,15 @@ def jsma_trace(
     th, g, lo, hi = _check_attack_args(x, theta, gamma, clip)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got batch_size={batch_size!r}")
-    if domain not in ("movable", "all"):
-        raise ValueError(f"domain must be 'movable' or 'all', got domain={domain!r}")
+    if isinstance(domain, torch.Tensor):
+        if domain.dtype != torch.bool or domain.shape[0] != x.shape[0] or domain[0].numel() != x[0].numel():
+            raise ValueError(
+                f"a domain tensor must be bool, one row per sample of x's features, "
+                f"got dtype={domain.dtype}, shape={tuple(domain.shape)} for x of shape {tuple(x.shape)}"
+            )
+        dom0 = domain.reshape(x.shape[0], -1).to(x.device)
+    elif domain not in ("movable", "all"):
+        raise ValueError(f"domain must be 'movable', 'all' or a bool tensor, got domain={domain!r}")
     sign = 1 if th > 0 else -1
     dev = x.device
     num, shape = x.shape[0], x.shape[1:]
@@ -399,7 +407,9 @@ def jsma_trace(
                     nxt += take
                     xn = x0[new]
                     # Alg. 2: Gamma = {1..|X|}, less (by default) the features that cannot move by theta.
-                    if domain == "all":
+                    if isinstance(domain, torch.Tensor):
+                        dn = dom0[new].clone()
+                    elif domain == "all":
                         dn = torch.ones_like(xn, dtype=torch.bool)
                     else:
                         dn = xn < hi if sign > 0 else xn > lo

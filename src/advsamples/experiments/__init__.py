@@ -24,6 +24,7 @@ CHAPTER_MODULES: dict[str, str] = {
     "transferability": "transfer",
     "optimal": "optimal",
     "advtrain": "advtrain",
+    "libraries": "libraries",
     "runrecord": "runrecord",
 }
 
