@@ -550,7 +550,9 @@ def art_phrase(picks: dict[str, tuple[float, float]]) -> str:
     """How often ART's first pick, the top two of the target's gradient, is also our pair-saliency
     pick, per model (``{model: (share that is the top two, share that is ours)}``)."""
     parts = [
-        f"{ours:.0%} on {MODEL_WORDS.get(key, key)}" for key, (_, ours) in picks.items() if math.isfinite(ours)
+        f"{ours:.0%} on {MODEL_WORDS.get(key, key)}"
+        for key, (_, ours) in picks.items()
+        if math.isfinite(ours)
     ]
     if not parts:
         return "ART was not run"
