@@ -73,7 +73,13 @@ def _result(**overrides: Any) -> L.Result:
             },
         ],
         bench_bound={
-            "lenet_paper": {"rows_per_s": 1500.0, "ratio": 1.2, "threads": 1, "model": "lenet_paper"}
+            "lenet_paper": {
+                "rows_per_s": 1500.0,
+                "ratio": 1.2,
+                "own_ratio": 1.1,
+                "threads": 1,
+                "model": "lenet_paper",
+            }
         },
     )
     values.update(overrides)
@@ -91,6 +97,7 @@ def test_glue_values_pin_the_arithmetic() -> None:
     assert math.isnan(g["exp_art_first_top2_lenet_paper"])
     assert (g["our_budget_pixels"], g["ceil_budget_pixels"]) == (112, 114)
     assert g["bench_ratio_advertorch_lenet_paper"] == 80.0 and g["bench_bound_ratio_lenet_paper"] == 1.2
+    assert g["bench_own_bound_ratio_lenet_paper"] == 1.1
     assert g["fgsm_maxdiff"] == 1.0
     assert g["version_torchattacks"] == "3.5.1"
     assert "same_lbfgs_untargeted_advertorch_lenet_paper" in g
@@ -125,6 +132,13 @@ def test_phrases_say_what_the_numbers_say() -> None:
     assert L.art_phrase({"a": (1.0, 0.95), "b": (1.0, 0.4)}).endswith("part on others")
     assert "40% on b" in L.art_phrase({"a": (1.0, 0.2), "b": (1.0, 0.4)})
     assert L.art_phrase({"a": (math.nan, math.nan)}) == "ART was not run"
+    assert L.art_speed_phrase(2.0, 30, 50, "the CNN") == "ours is ahead of ART on the CNN too"
+    slow = L.art_speed_phrase(0.8, 33.9, 53.2, "the CNN")
+    assert (
+        slow.startswith("on the CNN ART is ahead, 1.25 times as fast as ours")
+        and "33.9 against our 53.2" in slow
+    )
+    assert L.art_speed_phrase(math.nan, 1, 1, "m") == "ART was not benchmarked"
     assert "1.50 times ours (larger)" in L.ratio_phrase(1.5)
     assert "(smaller)" in L.ratio_phrase(0.8) and "is ours" in L.ratio_phrase(1.001)
     assert L.ratio_phrase(math.nan).startswith("no digit")

@@ -136,7 +136,8 @@ def test_the_bench_compares_the_batch_with_the_loop_at_the_same_answers() -> Non
     d = bench_cw(model, x, torch.tensor([1, 2, 3, 4]), threads=1, max_iter=20, search_steps=2)
     assert d["attacks"] == d["compared"] == 4 and d["agree"] == 4 and d["threads"] == 1
     assert d["speedup"] == pytest.approx(d["batch_attacks_per_s"] / d["loop_attacks_per_s"])
-    assert "speed-up" in format_bench_cw(d)
+    assert d["agree_close"] == 4 and d["pass_speedup"] > 0
+    assert "speed-up" in format_bench_cw(d) and "network bound" in format_bench_cw(d)
     with pytest.raises(ValueError, match="threads"):
         bench_cw(model, x, torch.tensor([1, 2, 3, 4]), threads=0)
     with pytest.raises(ValueError, match="one_by_one"):

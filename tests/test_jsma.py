@@ -455,7 +455,8 @@ def test_bench_jsma_smoke() -> None:
     rows = d["sample_iterations_per_s"] * d["seconds"]
     assert d["bound_ratio"] == pytest.approx(d["seconds"] / (rows / d["bound_rows_per_s"]))
     assert "network-only time" in text
-    old = {k: v for k, v in d.items() if not k.startswith("bound_")}  # figures cached before the bound
+    assert d["own_bound_ratio"] == pytest.approx(d["seconds"] / d["own_bound_s"]) and "own batch" in text
+    old = {k: v for k, v in d.items() if "bound_" not in k}  # figures cached before the bound
     assert "network bound" not in format_bench(old)
     assert math.isnan(d["small_batch_share"]) and "small batches" not in text  # batch 4: none smaller
     big = bench_jsma(model, x, target, threads=1, batch_size=200, reference_samples=0)
@@ -474,6 +475,28 @@ def test_network_bound_times_the_attacks_own_passes() -> None:
         network_bound(model, x, target, batch_size=0)
     with pytest.raises(ValueError, match="repeats"):
         network_bound(model, x, target, batch_size=4, repeats=0)
+
+
+def test_pool_sizes_replay_the_attacks_pool() -> None:
+    from advsamples.bench import pool_sizes
+
+    # two rows of 1 and 3 iterations: passes of 2, 1, 1, 1 rows (each row is in iterations + 1)
+    assert pool_sizes(torch.tensor([1, 3]), 8) == [2, 2, 1, 1]
+    # a pool of 2 refills in order as rows finish: rows 0, 1 run; 0 ends after 1 pass; 2 joins
+    assert pool_sizes(torch.tensor([0, 2, 0]), 2) == [2, 2, 1]
+    assert sum(pool_sizes(torch.tensor([4, 0, 7, 2]), 3)) == 5 + 1 + 8 + 3
+    with pytest.raises(ValueError, match="batch_size"):
+        pool_sizes(torch.tensor([1]), 0)
+
+
+def test_the_bound_at_the_attacks_own_sizes_sums_one_pass_per_entry() -> None:
+    from advsamples.bench import bound_at_sizes
+
+    model, x, target = _model("cnn")
+    one = bound_at_sizes(model, x, target, [3], repeats=2)
+    assert one > 0 and bound_at_sizes(model, x, target, [], repeats=1) == 0
+    with pytest.raises(ValueError, match="repeats"):
+        bound_at_sizes(model, x, target, [3], repeats=0)
 
 
 def test_progress_bar_runs() -> None:

@@ -180,3 +180,19 @@ def test_attack_chunk_compares_with_ours() -> None:
     out = L.attack_chunk(L.Params(), "fgsm", net, x, y)
     assert out["ours_same"].tolist() == [1.0] * 4 and out["cleverhans_same"].tolist() == [1.0] * 4
     assert (out["ours_distance"] <= 0.25 + 1e-6).all() and (out["art_maxdiff"] == 0).all()
+
+
+def test_the_peers_table_prints_every_row_and_both_bounds() -> None:
+    from advsamples.bench import format_bench_peers
+
+    row = {"attacks": 20, "attacks_per_s": 50.0, "ours_over": 1.0, "peak_rss_mib": 600.0, "attack_mib": 80.0}
+    d = {
+        "rows": [row | {"impl": "ours", "same": 1.0}, row | {"impl": "art", "ours_over": 4.0, "same": 0.9}],
+        "bound": {"rows_per_s": 1000.0, "ratio": 1.4, "own_ratio": 1.1, "threads": 1, "model": "lenet_paper"},
+    }
+    text = format_bench_peers(d)
+    assert "20 attacks on lenet_paper, threads=1" in text
+    assert "art" in text and "90%" in text
+    assert "1.40x its network-only time at full batches, 1.10x at its own batch sizes" in text
+    old = {**d, "bound": {k: v for k, v in d["bound"].items() if k != "own_ratio"}}
+    assert "own batch" not in format_bench_peers(old)

@@ -16,6 +16,8 @@ committed checkpoints, and count how many agree *exactly* with what is committed
 - **beside the libraries**: chunks of the libraries chapter's attacks (FGSM; the full audit adds
   PGD and JSMA at θ = ±1), every implementation crafted again, each digit's success, distance
   and agreement with ours compared.
+- **gradient flow**: chunks of that chapter's white-box FGSM record (every model variant, every
+  budget), and (full audit) whole chunks of its L-BFGS attacks, computed again.
 
 It reads the committed artifacts only (frozen: nothing missing is recomputed) after checking them
 against the manifest, so a change to an attack that changes its answers shows here even when
@@ -278,6 +280,41 @@ def _optimal(check: Check, profile: str, k: int, attacks: int, rng: np.random.Ge
                 check.add(same, f"{p.models[m]} {name} attack {a + i}: differs from the committed one")
 
 
+def _gradflow(check: Check, profile: str, k: int, attacks: int, rng: np.random.Generator) -> None:
+    """``k`` chunks of the gradient-flow chapter's white-box FGSM record (every variant, every
+    budget) and ``attacks`` chunks of its L-BFGS attacks, computed again and compared digit by digit."""
+    from .experiments import gradflow as Gf
+    from .models import load
+
+    p = Gf.Params.from_profile(profile)
+    result = _committed(check, lambda: Gf.run(p, progress=False))
+    if result is None:
+        return
+    net = load(p.model, p.schedule)
+    xe, ye = Gf.eval_digits(p)
+    _eval_chunks(
+        check,
+        k,
+        rng,
+        [p.model],
+        p.n_eval,
+        Gf.EVAL_CHUNK,
+        lambda m, a, b: {"wrong": Gf.eval_chunk(p, net, xe[a:b], ye[a:b])["wrong"]},
+        lambda m: {"wrong": result.eval_wrong},
+    )
+    x, _, t = Gf.lbfgs_digits(p)
+    starts = list(range(0, p.n_lbfgs, Gf.LBFGS_CHUNK))
+    for j in _draw(len(starts), attacks, rng):
+        a = starts[j]
+        b = min(a + Gf.LBFGS_CHUNK, p.n_lbfgs)
+        got = Gf.lbfgs_chunk(p, net, x[a:b], t[a:b])
+        for i in range(b - a):
+            same = np.array_equal(got["success"][i], result.lbfgs_success[:, a + i]) and np.array_equal(
+                got["l2"][i], result.lbfgs_l2[:, a + i], equal_nan=True
+            )
+            check.add(same, f"L-BFGS digit {a + i}: differs from the committed one on some variant")
+
+
 def _libraries(
     check: Check, profile: str, k: int, attacks: tuple[str, ...], rng: np.random.Generator
 ) -> None:
@@ -339,6 +376,8 @@ def audit(
     optimal_attacks: int = 0,
     libraries: int = 1,
     library_attacks: tuple[str, ...] = ("fgsm",),
+    gradflow: int = 1,
+    gradflow_attacks: int = 0,
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> list[Check]:
@@ -346,7 +385,9 @@ def audit(
     checkpoints, all if ``None``; ``jsma``, ``fgsm`` and ``lbfgs`` attacks, ``advtrain`` chunks of
     the adversarial-training evaluation; ``optimal`` chunks of the optimal-attack chapter's FGSM and
     PGD evaluation and ``optimal_attacks`` chunks of its L-BFGS and C&W attacks; ``libraries`` chunks
-    of each of the libraries chapter's ``library_attacks``, every implementation) and count exact
+    of each of the libraries chapter's ``library_attacks``, every implementation; ``gradflow`` chunks
+    of the gradient-flow chapter's white-box FGSM record and ``gradflow_attacks`` of its L-BFGS
+    attacks) and count exact
     agreements. Raises :class:`advsamples.artifacts.ArtifactError` if an artifact is missing or
     altered."""
     env = profile_env(profile)
@@ -363,6 +404,7 @@ def audit(
         ("adversarial training", lambda c: _advtrain(c, profile, advtrain, rng)),
         ("optimal attack", lambda c: _optimal(c, profile, optimal, optimal_attacks, rng)),
         ("beside the libraries", lambda c: _libraries(c, profile, libraries, library_attacks, rng)),
+        ("gradient flow", lambda c: _gradflow(c, profile, gradflow, gradflow_attacks, rng)),
     ]
     with frozen_env(env | {FROZEN_ENV: "1"}):
         for what, fn in steps:

@@ -118,6 +118,8 @@ def _audit(args: argparse.Namespace) -> int:
         optimal=1 if small else 4,
         optimal_attacks=0 if small else 1,
         library_attacks=("fgsm",) if small else ("fgsm", "pgd", "jsma", "jsma_neg"),
+        gradflow=1 if small else 4,
+        gradflow_attacks=0 if small else 1,
         seed=args.seed,
         log=lambda line: print(line, flush=True),
     )

@@ -27,7 +27,7 @@ __all__ = ["LANES", "LENET", "compute_profile", "lane_status", "lenet_runs"]
 
 #: Chapters per lane (the book's other chapters, if any, join the last lane).
 LANES: tuple[tuple[str, ...], ...] = (
-    ("jsma", "hardness", "optimal"),
+    ("jsma", "hardness", "optimal", "gradflow"),
     ("models", "fgsm", "formulation", "lbfgs", "transferability", "advtrain", "libraries", "runrecord"),
 )
 #: The model the first lane trains first, at every length the JSMA chapter compares, shortest

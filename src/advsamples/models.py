@@ -49,6 +49,8 @@ __all__ = [
     "DEFENDED_NAMES",
     "EXTRA_NAMES",
     "CWNet",
+    "InputStep",
+    "MLP",
     "MODEL_NAMES",
     "SCHEDULES",
     "CheckpointError",
@@ -71,6 +73,7 @@ __all__ = [
     "model_spec",
     "slug",
     "textbook_decay",
+    "quantize",
 ]
 
 Activation = Literal["tanh", "relu", "sigmoid"]
@@ -157,6 +160,52 @@ class CWNet(nn.Module):
         x = pool(relu(self.conv4(relu(self.conv3(x)))), 2)
         x = relu(self.fc2(relu(self.fc1(x.flatten(1)))))
         return self.fc3(x)
+
+
+def quantize(x: torch.Tensor, levels: int) -> torch.Tensor:
+    r"""Each pixel of ``x`` (in [0, 1]) rounded to the nearest of ``levels`` evenly spaced values,
+    :math:`q(x) = \lfloor (L - 1)\,x + \tfrac12 \rfloor / (L - 1)`; ``levels = 2`` binarises at
+    0.5 (0.5 itself goes up). Its derivative is 0 wherever it exists.
+
+    Raises:
+        ValueError: for ``levels`` not an integer >= 2.
+    """
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+        raise ValueError(f"levels must be an integer >= 2, got levels={levels!r}")
+    k = levels - 1
+    return torch.floor(x * k + 0.5) / k
+
+
+class InputStep(nn.Module):
+    r"""A classifier behind a non-differentiable input step: ``net(quantize(x, levels))``.
+
+    The forward pass is the same with or without ``straight_through``; the backward pass is not:
+
+    - ``straight_through=False``: autograd differentiates the step, whose derivative is zero
+      almost everywhere, so the input gradient of any loss is exactly zero (a *masked*
+      gradient);
+    - ``straight_through=True``: the step is replaced by the identity in the backward pass,
+      :math:`q(x) \approx x` (BPDA, Athalye et al. 2018, arXiv 1802.00420, Sec. 4.1): the input
+      gradient is the network's gradient at :math:`q(x)`.
+
+    Example:
+        >>> binarised = InputStep(lenet, levels=2)  # doctest: +SKIP
+        >>> bpda = InputStep(lenet, levels=2, straight_through=True)  # doctest: +SKIP
+    """
+
+    def __init__(self, net: nn.Module, levels: int, straight_through: bool = False) -> None:
+        super().__init__()
+        quantize(torch.zeros(1), levels)  # validates levels
+        self.net = net
+        self.levels = levels
+        self.straight_through = bool(straight_through)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = quantize(x, self.levels)
+        if self.straight_through:
+            # forward: q(x); backward: d q / d x := 1
+            q = x + (q - x).detach()
+        return self.net(q)
 
 
 class BinaryLogistic(nn.Module):

@@ -15,6 +15,7 @@ __all__ = [
     "CARLINI_TABLE4",
     "GOODFELLOW",
     "PAPERNOT",
+    "PAPERNOT_BLACKBOX",
     "SZEGEDY_TABLE1",
     "SZEGEDY_TABLE2",
     "SZEGEDY_TABLE2_COLUMNS",
@@ -142,6 +143,11 @@ ADVERSARIAL_TRAINING = {
     "papernot_success_change": -0.072,
     "papernot_distortion_change": 0.375,
 }
+
+#: Papernot et al. 2017 ("Practical Black-Box Attacks against Machine Learning", abstract): the
+#: share of FGSM samples crafted on their substitute that MetaMind's hosted MNIST network
+#: misclassified, and the label queries the substitute was trained on.
+PAPERNOT_BLACKBOX = {"misclassified": 0.8424, "queries": 6400}
 
 #: Papernot et al. 2016: JSMA on their LeNet (Sec. V, Fig. 11, and the θ < 0 variant).
 PAPERNOT = {

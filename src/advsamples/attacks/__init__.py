@@ -12,6 +12,10 @@ function      what                                        source
 ``cw_l2``     Adam on C&W's objective, c searched (L2)    Carlini and Wagner 2017
 ============  ==========================================  ===================================
 
+:mod:`advsamples.attacks.blackbox` trains a substitute on a target's labels alone (Papernot et
+al. 2017's Jacobian-based dataset augmentation); the attacks above, crafted on it, are then sent
+to the target.
+
 Their traces (:func:`lbfgs_trace`, :func:`jsma_trace`) also return per-sample statistics. The
 modules of the same names stay importable: ``from advsamples.attacks.fgsm import fgsm``.
 """

@@ -25,6 +25,7 @@ CHAPTER_MODULES: dict[str, str] = {
     "optimal": "optimal",
     "advtrain": "advtrain",
     "libraries": "libraries",
+    "gradflow": "gradflow",
     "runrecord": "runrecord",
 }
 
