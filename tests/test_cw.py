@@ -137,6 +137,7 @@ def test_the_bench_compares_the_batch_with_the_loop_at_the_same_answers() -> Non
     assert d["attacks"] == d["compared"] == 4 and d["agree"] == 4 and d["threads"] == 1
     assert d["speedup"] == pytest.approx(d["batch_attacks_per_s"] / d["loop_attacks_per_s"])
     assert d["agree_close"] == 4 and d["pass_speedup"] > 0
+    assert d["batch_step_over_pass"] > 0 and d["max_speedup"] > 0 and "batch's limit" in format_bench_cw(d)
     assert "speed-up" in format_bench_cw(d) and "network bound" in format_bench_cw(d)
     with pytest.raises(ValueError, match="threads"):
         bench_cw(model, x, torch.tensor([1, 2, 3, 4]), threads=0)
