@@ -489,6 +489,30 @@ def test_pool_sizes_replay_the_attacks_pool() -> None:
         pool_sizes(torch.tensor([1]), 0)
 
 
+@pytest.mark.parametrize("batch_size", [2, 4, 256])
+def test_pool_sizes_are_the_sizes_of_the_attacks_own_passes(
+    batch_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bench's replay of the pool against the attack itself: every forward-derivative pass
+    jsma_trace makes, in order, has the size pool_sizes gives from its iterations."""
+    import sys
+
+    from advsamples.bench import pool_sizes
+
+    mod = sys.modules["advsamples.attacks.jsma"]
+    model, x, target = _model("cnn")
+    seen: list[int] = []
+    real = mod._forward_derivative
+
+    def spy(m: nn.Module, xs: torch.Tensor, t: torch.Tensor, use_logits: bool):  # type: ignore[no-untyped-def]
+        seen.append(int(xs.shape[0]))
+        return real(m, xs, t, use_logits)
+
+    monkeypatch.setattr(mod, "_forward_derivative", spy)
+    res = jsma_trace(model, x, target, batch_size=batch_size)
+    assert seen == pool_sizes(res.iterations, batch_size)
+
+
 def test_the_bound_at_the_attacks_own_sizes_sums_one_pass_per_entry() -> None:
     from advsamples.bench import bound_at_sizes
 

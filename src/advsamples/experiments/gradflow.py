@@ -84,7 +84,9 @@ __all__ = [
     "run",
     "stops_phrase",
     "summary_table",
+    "oracle_names",
     "variant_model",
+    "variant_names",
     "verdict_phrase",
 ]
 
@@ -180,12 +182,35 @@ class Params(ChapterParams):
         return {k: v for k, v in self.as_dict().items() if k != "profile"}
 
     def variants(self) -> list[str]:
-        """The white-box models: ``plain``, then ``masked<L>`` and ``bpda<L>`` for each level."""
-        return ["plain"] + [f"{kind}{L}" for L in self.levels for kind in ("masked", "bpda")]
+        """:func:`variant_names` of the chapter's levels."""
+        return variant_names(self.levels)
 
     def oracles(self) -> list[str]:
-        """The black-box targets: ``plain`` and each ``masked<L>``."""
-        return ["plain"] + [f"masked{L}" for L in self.levels]
+        """:func:`oracle_names` of the chapter's levels."""
+        return oracle_names(self.levels)
+
+
+def variant_names(levels: list[int]) -> list[str]:
+    """The white-box models: ``plain``, then ``masked<L>`` and ``bpda<L>`` for each level."""
+    return ["plain"] + [f"{kind}{L}" for L in levels for kind in ("masked", "bpda")]
+
+
+def oracle_names(levels: list[int]) -> list[str]:
+    """The black-box targets: ``plain`` and each ``masked<L>``."""
+    return ["plain"] + [f"masked{L}" for L in levels]
+
+
+def _parse(name: str) -> tuple[str, int] | None:
+    """``(kind, levels)`` of a ``masked<L>`` or ``bpda<L>`` name, ``None`` for anything else."""
+    for kind in ("masked", "bpda"):
+        if name.startswith(kind) and name[len(kind) :].isdigit():
+            return kind, int(name[len(kind) :])
+    return None
+
+
+def _step_word(levels: int) -> str:
+    """The step as an adjective: ``binarised`` or ``<L>-level``."""
+    return "binarised" if levels == 2 else f"{levels}-level"
 
 
 def variant_model(net: nn.Module, name: str) -> nn.Module:
@@ -197,21 +222,22 @@ def variant_model(net: nn.Module, name: str) -> nn.Module:
     """
     if name == "plain":
         return net
-    for kind in ("masked", "bpda"):
-        if name.startswith(kind) and name[len(kind) :].isdigit():
-            return M.InputStep(net, int(name[len(kind) :]), straight_through=kind == "bpda").eval()
+    parsed = _parse(name)
+    if parsed is not None:
+        kind, levels = parsed
+        return M.InputStep(net, levels, straight_through=kind == "bpda").eval()
     raise ValueError(f"unknown variant={name!r}: plain, masked<L> or bpda<L>")
 
 
 def _label(name: str) -> str:
     if name == "plain":
         return "undefended"
-    for kind, word in (("masked", "masked"), ("bpda", "straight-through")):
-        if name.startswith(kind):
-            levels = int(name[len(kind) :])
-            step = "binarised" if levels == 2 else f"{levels} levels"
-            return f"{step}, {word}"
-    return name
+    parsed = _parse(name)
+    if parsed is None:
+        return name
+    kind, levels = parsed
+    step = "binarised" if levels == 2 else f"{levels} levels"
+    return f"{step}, {'masked' if kind == 'masked' else 'straight-through'}"
 
 
 # --------------------------------------------------------------------------- the work
@@ -343,7 +369,7 @@ def blackbox_chunk(params: Params, net: nn.Module, oracle_name: str) -> dict[str
         own = oracle_labels(sub, x)  # FGSM on the substitute's own labels: no query spent
         sub_acc.append(float((own == y).double().mean()))
         fgsm_wrong.append((oracle(fgsm(sub, x, own, params.bb_eps)) != y).numpy())
-    own = oracle_labels(sub, x)
+    # ``sub`` and ``own`` are now the last round's
     curve = np.stack([(oracle(fgsm(sub, x, own, e)) != y).numpy() for e in params.eps_values], 1)
     k = params.n_bb_jsma
     target = random_targets(y[:k], params.seed)
@@ -509,10 +535,20 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+def _stopped(success: float) -> bool:
+    """An attack counts as stopped when its success is at most :data:`CLOSE`."""
+    return success <= CLOSE
+
+
+def _as_high(rate: float, reference: float) -> bool:
+    """A rate counts as back to (or as high as) a reference when within :data:`CLOSE` below it."""
+    return rate >= reference - CLOSE
+
+
 def stops_phrase(masked: dict[str, float], plain: dict[str, float]) -> str:
     """Whether the masked gradient stopped each white-box attack (``{attack: success}`` of the
     masked and of the undefended model): stopped when the success is at most :data:`CLOSE`."""
-    stopped = [a for a, v in masked.items() if v <= CLOSE]
+    stopped = [a for a, v in masked.items() if _stopped(v)]
     kept = [f"{a} ({masked[a]:.0%} against {plain[a]:.0%} undefended)" for a in masked if a not in stopped]
     if not kept:
         return f"it stops every white-box attack ({_join(stopped)})"
@@ -524,7 +560,7 @@ def stops_phrase(masked: dict[str, float], plain: dict[str, float]) -> str:
 def restores_phrase(bpda: dict[str, float], plain: dict[str, float]) -> str:
     """Whether the straight-through gradient gave each attack back its undefended success
     (within :data:`CLOSE`), ``{attack: success}`` of the straight-through and undefended model."""
-    back = [a for a in bpda if bpda[a] >= plain[a] - CLOSE]
+    back = [a for a in bpda if _as_high(bpda[a], plain[a])]
     short = [f"{a} ({bpda[a]:.0%} against {plain[a]:.0%})" for a in bpda if a not in back]
     if not short:
         return f"it gives every attack back its undefended success ({_join(back)})"
@@ -537,7 +573,7 @@ def restores_phrase(bpda: dict[str, float], plain: dict[str, float]) -> str:
 def kept_back_phrase(bpda: dict[str, float], plain: dict[str, float]) -> str:
     """What the step still holds back once the gradient flows: nothing, or what its forward
     pass does (a per-pixel budget too small to cross it)."""
-    if all(bpda[a] >= plain[a] - CLOSE for a in bpda):
+    if all(_as_high(bpda[a], plain[a]) for a in bpda):
         return "the step hid the gradient and removed nothing"
     return (
         "what the step still holds back is what its forward pass does, a budget per pixel too small "
@@ -551,7 +587,7 @@ def blackbox_phrase(masked: dict[str, float], plain: dict[str, float], model: st
     attack transfers as well when its error is within :data:`CLOSE` of the undefended one's."""
     parts = []
     for a in masked:
-        same = masked[a] >= plain[a] - CLOSE
+        same = _as_high(masked[a], plain[a])
         parts.append(
             f"the samples of {a} {'fool' if same else 'do not fool'} {model} as often as the "
             f"undefended one ({masked[a]:.1%} against {plain[a]:.1%})"
@@ -561,7 +597,7 @@ def blackbox_phrase(masked: dict[str, float], plain: dict[str, float], model: st
 
 def transfers(masked: dict[str, float], plain: dict[str, float]) -> bool:
     """Whether some black-box attack fools the masked model as often as the undefended one."""
-    return any(masked[a] >= plain[a] - CLOSE for a in masked)
+    return any(_as_high(masked[a], plain[a]) for a in masked)
 
 
 def rounds_phrase(first: float, last: float, queries_first: int, queries_last: int) -> str:
@@ -605,8 +641,8 @@ def glue_values(result: Result) -> dict[str, Any]:
         if any(math.isclose(e, p["bb_eps"]) for e in p["eps_values"])
         else None
     )
-    variants = ["plain"] + [f"{kind}{L}" for L in p["levels"] for kind in ("masked", "bpda")]
-    oracles = ["plain"] + [f"masked{L}" for L in p["levels"]]
+    variants = variant_names(p["levels"])
+    oracles = oracle_names(p["levels"])
     g: dict[str, Any] = {
         k: p[k]
         for k in (
@@ -630,7 +666,7 @@ def glue_values(result: Result) -> dict[str, Any]:
     for i, L in enumerate(p["levels"]):
         g[f"test_error_masked{L}"] = float(r.test_error[1 + i])
         g[f"flippable{L}"] = float(r.flippable[i, j])
-        g[f"flippable{L}_half"] = float(r.flippable[i, _at(p["eps_values"], p["eps_values"][-1])])
+        g[f"flippable{L}_half"] = float(r.flippable[i, -1])  # at the largest budget
     g["eps_max"] = p["eps_values"][-1]
     for v, name in enumerate(variants):
         g[f"fgsm_error_{name}"] = float(r.fgsm_error[v, j])
@@ -683,16 +719,16 @@ def glue_values(result: Result) -> dict[str, Any]:
 
     for L in p["levels"]:
         g[f"blackbox_phrase{L}"] = blackbox_phrase(
-            sent(f"masked{L}"), sent("plain"), f"the {'binarised' if L == 2 else f'{L}-level'} LeNet"
+            sent(f"masked{L}"), sent("plain"), f"the {_step_word(L)} LeNet"
         )
     g["rounds_phrase"] = rounds_phrase(
         g["bb_fgsm_error_first_plain"], g["bb_fgsm_error_plain"], g["queries_first"], g["bb_queries_plain"]
     )
     g["kept_back_phrase"] = kept_back_phrase(bpda, plain)
     g["verdict_phrase"] = verdict_phrase(
-        all(v <= CLOSE for v in masked.values()),
+        all(_stopped(v) for v in masked.values()),
         # JSMA and L-BFGS are not bound per pixel; FGSM's budget may not cross the step (the prose)
-        all(bpda[a] >= plain[a] - CLOSE for a in ("JSMA", "L-BFGS")),
+        all(_as_high(bpda[a], plain[a]) for a in ("JSMA", "L-BFGS")),
         transfers(sent(first), sent("plain")),
     )
     return g
@@ -703,7 +739,7 @@ def headline(result: Result) -> Headline:
     the black-box attack beside Papernot et al.'s figure."""
     g = glue_values(result)
     L = result.params["levels"][0]
-    step = "binarised" if L == 2 else f"{L}-level"
+    step = _step_word(L)
     return Headline(
         "Athalye et al. (2018); Papernot et al. (2017), abstract",
         (
@@ -754,7 +790,7 @@ def summary_frame(result: Result) -> pd.DataFrame:
     """Per white-box variant: whether its gradient is zero, and each attack's success."""
     g = glue_values(result)
     p = result.params
-    variants = ["plain"] + [f"{kind}{L}" for L in p["levels"] for kind in ("masked", "bpda")]
+    variants = variant_names(p["levels"])
     rows = []
     for name in variants:
         rows.append(
@@ -784,7 +820,7 @@ def queries_figure(result: Result) -> Figure:
     """The black-box targets' error on FGSM samples crafted on the substitute, against the
     number of label queries the substitute was trained on; Papernot et al.'s point marked."""
     p = result.params
-    oracles = ["plain"] + [f"masked{L}" for L in p["levels"]]
+    oracles = oracle_names(p["levels"])
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for o, name in enumerate(oracles):
         ax.plot(result.bb_queries[o], result.bb_fgsm_error[o], marker="o", label=_label(name).split(",")[0])
@@ -810,8 +846,8 @@ def eps_figure(result: Result) -> Figure:
     """FGSM error along ε: white-box on each variant (left), black-box on each target (right)."""
     p = result.params
     eps = p["eps_values"]
-    variants = ["plain"] + [f"{kind}{L}" for L in p["levels"] for kind in ("masked", "bpda")]
-    oracles = ["plain"] + [f"masked{L}" for L in p["levels"]]
+    variants = variant_names(p["levels"])
+    oracles = oracle_names(p["levels"])
     fig, (a, b) = plt.subplots(1, 2, figsize=(9.6, 3.8), sharey=True)
     for v, name in enumerate(variants):
         style = "--" if name.startswith("masked") else "-"
