@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -377,6 +379,11 @@ def _pair_case(name: str, rows: int, n: int, g: torch.Generator) -> tuple[torch.
         b = 0.05 * b
     elif name == "correlated":  # b close to -a: the AM-GM bound is loose, K has to grow
         b = -a + 0.05 * b
+    elif name == "trade-off":  # a C&W CNN's shape: big beta-gains cost alpha, the best pair
+        # joins one of them with a low-ranked feature (the K x K bounds fail, strips certify)
+        gain = 5.0 * b.abs()
+        a, b = (-0.25 * gain + 0.8 * a).to(torch.float32), (gain).to(torch.float32)
+        dom = torch.ones(rows, n, dtype=torch.bool)
     elif name == "one-sided":  # few admissible pairs, many unbalanced ones
         a = a.abs() * (torch.rand(rows, n, generator=g) < 0.1)
         b = b.abs() - 0.3
@@ -399,6 +406,7 @@ _PAIR_CASES = [
     "unbalanced",
     "unbalanced-small",
     "correlated",
+    "trade-off",
     "one-sided",
     "none",
     "small-domain",
@@ -412,12 +420,40 @@ def test_pair_search_matches_brute_force(name: str, sign: int) -> None:
     n = 784
     a, b, dom = _pair_case(name, 6, n, g)
     want = [reference_best_pair(a[r], b[r], dom[r], float(sign)) for r in range(a.shape[0])]
-    for k_start in (32, 2, n):
-        p, q, found = best_pairs(a, b, dom, sign, k_start=k_start)
+    for k_start, strip_start in ((32, 8), (2, 1), (2, 3), (32, 400), (n, 8)):
+        p, q, found = best_pairs(a, b, dom, sign, k_start=k_start, strip_start=strip_start)
         got = [(int(p[r]), int(q[r])) if found[r] else None for r in range(a.shape[0])]
-        assert got == want, f"k_start {k_start}"
+        assert got == want, f"k_start {k_start}, strip_start {strip_start}"
     if name == "none" and sign == 1:
         assert not found.any()
+
+
+def test_strips_certify_where_the_square_bound_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the trade-off rows every ``K x K`` certificate fails, yet the strips find the exact
+    best pair (the brute force's) without ever scoring the full ``n x n`` matrix."""
+    import sys
+
+    J = sys.modules[best_pairs.__module__]  # the module (the package exports a function jsma)
+    widths: list[tuple[str, int]] = []
+    square, strip = J._pair_scores, J._strip_scores
+
+    def spy(kind: str, f: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda *args: widths.append((kind, args[3].shape[1])) or f(*args)
+
+    monkeypatch.setattr(J, "_pair_scores", spy("K x K", square))
+    monkeypatch.setattr(J, "_strip_scores", spy("strip", strip))
+    g = torch.Generator().manual_seed(5)
+    n = 784
+    for sign in (1, -1):
+        a, b, dom = _pair_case("trade-off", 40, n, g)
+        a, b = sign * a, sign * b
+        widths.clear()
+        p, q, found = best_pairs(a, b, dom, sign)
+        assert ("strip", 8) in widths and ("K x K", n) not in widths, widths
+        assert max(w for kind, w in widths if kind == "strip") <= 128
+        for r in range(a.shape[0]):
+            want = reference_best_pair(a[r], b[r], dom[r], float(sign))
+            assert ((int(p[r]), int(q[r])) if found[r] else None) == want, f"row {r}, sign {sign}"
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 17, 64])
@@ -430,10 +466,12 @@ def test_pair_search_fuzz_small(n: int) -> None:
     b[: rows // 4] = -a[: rows // 4]  # probability-like rows
     dom = torch.rand(rows, n, generator=g) < torch.rand(rows, 1, generator=g)
     for sign in (1, -1):
-        p, q, found = best_pairs(a, b, dom, sign, k_start=2)
-        for r in range(rows):
-            want = reference_best_pair(a[r], b[r], dom[r], float(sign))
-            assert ((int(p[r]), int(q[r])) if found[r] else None) == want, f"row {r}, sign {sign}"
+        for strip_start in (1, 2):
+            p, q, found = best_pairs(a, b, dom, sign, k_start=2, strip_start=strip_start)
+            for r in range(rows):
+                want = reference_best_pair(a[r], b[r], dom[r], float(sign))
+                got = (int(p[r]), int(q[r])) if found[r] else None
+                assert got == want, f"row {r}, sign {sign}, strip_start {strip_start}"
 
 
 # ----------------------------------------------------------------------------- bench

@@ -21,6 +21,7 @@ from torch import nn
 from .attacks._jsma_reference import reference_jsma
 from .attacks._validate import channels_last_copy, check_int, frozen
 from .attacks.jsma import forward_derivative, jsma_trace
+from .device import device
 
 __all__ = [
     "bench_cw",
@@ -92,14 +93,20 @@ def network_bound(
     return batch_size / best
 
 
+def _sync(x: torch.Tensor) -> None:
+    """Wait for ``x``'s device to finish its queued work (CUDA runs asynchronously), so a timer
+    read after it times the work; nothing to wait for on the CPU."""
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+
+
 def _best_pass(net: nn.Module, xb: torch.Tensor, tb: torch.Tensor, repeats: int, use_logits: bool) -> float:
     """The best of ``repeats`` timed forward derivatives of ``net`` on ``(xb, tb)``, in seconds."""
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         forward_derivative(net, xb, tb, use_logits=use_logits)
-        if xb.device.type == "cuda":
-            torch.cuda.synchronize(xb.device)
+        _sync(xb)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -194,8 +201,7 @@ def bench_jsma(
         jsma_trace(model, x[:2], target[:2], **kwargs)  # warm-up (allocator, kernels)
         start = time.perf_counter()
         res = jsma_trace(model, x, target, batch_size=batch_size, progress=progress, **kwargs)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
+        _sync(x)
         seconds = time.perf_counter() - start
 
         checked = min(reference_samples, x.shape[0])
@@ -221,6 +227,7 @@ def bench_jsma(
         if batch_size > SMALL_BATCH:
             start = time.perf_counter()
             jsma_trace(model, x, target, batch_size=SMALL_BATCH, **kwargs)
+            _sync(x)
             small_s = time.perf_counter() - start
     finally:
         torch.set_num_threads(previous)
@@ -307,11 +314,12 @@ def bench_jsma_test_set(
     from .experiments.common import other_targets
     from .models import get_model
 
-    model = get_model("lenet_paper", schedule, progress=progress)
     mnist = load_mnist()
     if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= len(mnist.x_test):
         raise ValueError(f"samples={samples!r} must be an integer between 1 and {len(mnist.x_test)}")
-    x, y = mnist.x_test[:samples], mnist.y_test[:samples]
+    dev = device()
+    model = get_model("lenet_paper", schedule, progress=progress).to(dev)
+    x, y = mnist.x_test[:samples].to(dev), mnist.y_test[:samples].to(dev)
     with torch.no_grad():
         classes = int(model(x[:1]).shape[1])
     rows, target = other_targets(y, classes)
@@ -357,9 +365,11 @@ def bench_cw(
         cw_l2_trace(model, x[:1], target[:1], **kwargs)  # warm-up
         start = time.perf_counter()
         batch = cw_l2_trace(model, x, target, **kwargs)
+        _sync(x)
         batch_s = time.perf_counter() - start
         start = time.perf_counter()
         singles = [cw_l2_trace(model, x[i : i + 1], target[i : i + 1], **kwargs) for i in range(loop_n)]
+        _sync(x)
         loop_s = time.perf_counter() - start
         # the passes as the attack runs them: a channels-last copy for image batches
         net = channels_last_copy(model) if x.dim() == 4 else model
@@ -408,6 +418,7 @@ def bench_cw(
         "batch_step_over_pass": (batch_s / max(1, int(batch.iterations.sum()))) / (pass_batch / n),
         "max_speedup": (loop_s / max(1, sum(int(s.iterations.sum()) for s in singles))) / (pass_batch / n),
         "threads": threads,
+        "device": str(x.device),
         "max_iter": max_iter,
         "search_steps": search_steps,
         "peak_rss_mib": _peak_rss_mib(),
@@ -418,8 +429,8 @@ def format_bench_cw(d: dict[str, Any]) -> str:
     """Human-readable report of a :func:`bench_cw` result."""
     return "\n".join(
         [
-            f"C&W L2 bench: {d['attacks']} targeted attacks, threads={d['threads']}, "
-            f"max_iter={d['max_iter']}, search_steps={d['search_steps']}",
+            f"C&W L2 bench: {d['attacks']} targeted attacks on {d.get('device', 'cpu')}, "
+            f"threads={d['threads']}, max_iter={d['max_iter']}, search_steps={d['search_steps']}",
             f"  batched         {d['batch_s']:.2f} s  ->  {d['batch_attacks_per_s']:.2f} attacks/s",
             f"  one by one      {d['loop_s']:.2f} s for {d['loop_attacks']}  ->  "
             f"{d['loop_attacks_per_s']:.2f} attacks/s",
@@ -448,6 +459,7 @@ def _step_seconds(model: nn.Module, x: torch.Tensor, repeats: int = 20) -> float
         z = x.detach().clone().requires_grad_(True)
         start = time.perf_counter()
         (g,) = torch.autograd.grad(model(z).sum(), z)
+        _sync(z)
         if r >= 2:
             times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
@@ -473,11 +485,12 @@ def bench_cw_test_set(
     from .data import load_mnist
     from .models import get_model
 
-    model = get_model("lenet_paper", schedule, progress=False)
     mnist = load_mnist()
     if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= len(mnist.x_test):
         raise ValueError(f"samples={samples!r} must be an integer between 1 and {len(mnist.x_test)}")
-    x, y = mnist.x_test[:samples], mnist.y_test[:samples]
+    dev = device()
+    model = get_model("lenet_paper", schedule, progress=False).to(dev)
+    x, y = mnist.x_test[:samples].to(dev), mnist.y_test[:samples].to(dev)
     loop = min(samples, CW_LOOP_SAMPLES) if one_by_one is None else one_by_one
     return bench_cw(
         model,
