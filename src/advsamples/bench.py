@@ -270,7 +270,7 @@ def bench_jsma(
 def format_bench(d: dict[str, Any]) -> str:
     """Human-readable report of a :func:`bench_jsma` result."""
     lines = [
-        f"JSMA bench: {d['attacks']} attacks on {d['device']} ({d['dtype']}), "
+        f"JSMA bench: {d['attacks']} attacks on {d.get('model', 'the model')}, {d['device']} ({d['dtype']}), "
         f"threads={d['threads']}, batch_size={d['batch_size']}",
         f"  time            {d['seconds']:.2f} s  ->  {d['attacks_per_s']:.1f} attacks/s "
         f"({d['sample_iterations_per_s']:.0f} derivative rows/s)",
@@ -306,10 +306,17 @@ def format_bench(d: dict[str, Any]) -> str:
 
 
 def bench_jsma_test_set(
-    samples: int, *, schedule: str = "quick", threads: int, batch_size: int = 512, progress: bool = False
+    samples: int,
+    *,
+    schedule: str = "quick",
+    threads: int,
+    batch_size: int = 512,
+    progress: bool = False,
+    model: str = "lenet_paper",
 ) -> dict[str, Any]:
-    """:func:`bench_jsma` on the trained ``lenet_paper`` (``schedule``), with the first ``samples``
-    MNIST test digits each crafted toward every other class, as in the paper's Fig. 11 experiment."""
+    """:func:`bench_jsma` on the trained ``model`` (``schedule``; the paper's LeNet by default),
+    with the first ``samples`` MNIST test digits each crafted toward every other class, as in the
+    paper's Fig. 11 experiment."""
     from .data import load_mnist
     from .experiments.common import other_targets
     from .models import get_model
@@ -318,12 +325,13 @@ def bench_jsma_test_set(
     if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= len(mnist.x_test):
         raise ValueError(f"samples={samples!r} must be an integer between 1 and {len(mnist.x_test)}")
     dev = device()
-    model = get_model("lenet_paper", schedule, progress=progress).to(dev)
+    net = get_model(model, schedule, progress=progress).to(dev)
     x, y = mnist.x_test[:samples].to(dev), mnist.y_test[:samples].to(dev)
     with torch.no_grad():
-        classes = int(model(x[:1]).shape[1])
+        classes = int(net(x[:1]).shape[1])
     rows, target = other_targets(y, classes)
-    return bench_jsma(model, x[rows], target, threads=threads, batch_size=batch_size, progress=progress)
+    result = bench_jsma(net, x[rows], target, threads=threads, batch_size=batch_size, progress=progress)
+    return result | {"model": model}
 
 
 def bench_cw(
@@ -518,6 +526,10 @@ def _peer_digits(
     return net, m.x_test[idx], random_targets(m.y_test[idx], seed)
 
 
+#: Runs of our JSMA whose best the benchmark beside the libraries sets against the network bound.
+BOUND_RUNS = 3
+
+
 def _peer_main(impl: str, key: str, schedule: str, digits: str, gamma: float, threads: int, out: str) -> None:
     """One implementation's JSMA in this (fresh) process, on the digits of the ``digits`` file
     (so that the data set is never loaded here and the peak memory is the attack's): its
@@ -542,14 +554,21 @@ def _peer_main(impl: str, key: str, schedule: str, digits: str, gamma: float, th
     peak = _peak_rss_mib()
     figures = {"seconds": seconds, "peak_rss_mib": peak, "attack_mib": peak - base}
     if impl == "ours":
-        res = jsma_trace(net, x, t, **kw)
+        # The bound is the best of repeated passes, so the attack beside it is the best of
+        # BOUND_RUNS runs, the table's one included (a single run also holds the machine's noise).
+        best = seconds
+        for _ in range(BOUND_RUNS - 1):
+            start = time.perf_counter()
+            res = jsma_trace(net, x, t, **kw)
+            best = min(best, time.perf_counter() - start)
         rows = float((res.iterations + 1).sum())
         bound = network_bound(net, x, t, batch_size=min(256, len(x)))
         own = bound_at_sizes(net, x, t, pool_sizes(res.iterations, 256))
         figures |= {
+            "best_seconds": best,
             "bound_rows_per_s": bound,
-            "bound_ratio": seconds / (rows / bound),
-            "own_bound_ratio": seconds / own,
+            "bound_ratio": best / (rows / bound),
+            "own_bound_ratio": best / own,
         }
     arrays: dict[str, Any] = {k: np.float64(v) for k, v in figures.items()}
     np.savez(out, x_adv=x_adv.numpy(), **arrays)
@@ -573,8 +592,9 @@ def bench_jsma_peers(
     ``peak_rss_mib`` (the process's peak), ``attack_mib`` (how far the attack raised
     it above the process with its library and model loaded) and ``same`` (the share of samples
     identical to ours); and our attack's network-only bound (:func:`network_bound`) and its
-    ratio to it. A library that is not installed is left out. The digits are chosen here and
-    handed to each process in a file, so no process loads the data set, and its peak memory is
+    ratio to it (the best of :data:`BOUND_RUNS` runs of ours over the best of the passes). A
+    library that is not installed is left out. The digits are chosen here and handed to each
+    process in a file, so no process loads the data set, and its peak memory is
     the interpreter, torch, the library, the model and the attack.
 
     Raises:
@@ -627,6 +647,7 @@ def bench_jsma_peers(
         "rows_per_s": ours["bound_rows_per_s"],
         "ratio": ours["bound_ratio"],
         "own_ratio": ours["own_bound_ratio"],
+        "runs": BOUND_RUNS,
         "threads": threads,
         "model": key,
     }
@@ -648,8 +669,9 @@ def format_bench_peers(d: dict[str, Any]) -> str:
             f"{r['peak_rss_mib']:>13.0f} {r['attack_mib']:>11.0f} {r['same']:>10.0%}"
         )
     lines.append(
-        f"  network bound  {b['rows_per_s']:.0f} derivative rows/s: "
-        f"ours takes {b['ratio']:.2f}x its network-only time at full batches"
+        f"  network bound  {b['rows_per_s']:.0f} derivative rows/s: ours"
+        + (f" (best of {b['runs']} runs)" if "runs" in b else "")
+        + f" takes {b['ratio']:.2f}x its network-only time at full batches"
         + (f", {b['own_ratio']:.2f}x at its own batch sizes" if "own_ratio" in b else "")
     )
     return "\n".join(lines)

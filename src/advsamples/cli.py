@@ -170,7 +170,12 @@ def _bench(args: argparse.Namespace) -> int:
         print(format_bench_cw(bench_cw_test_set(args.samples, schedule=args.schedule, threads=threads)))
         return 0
     result = bench_jsma_test_set(
-        args.samples, schedule=args.schedule, threads=threads, batch_size=args.batch_size, progress=True
+        args.samples,
+        schedule=args.schedule,
+        threads=threads,
+        batch_size=args.batch_size,
+        progress=True,
+        model=args.model,
     )
     print(format_bench(result))
     return 0
@@ -265,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         help="jsma: ours beside ART, torchattacks and advertorch, each in its own process "
         "(--samples digits, one random target each)",
     )
-    p.add_argument("--model", default="lenet_paper", help="jsma --peers: the model key attacked")
+    p.add_argument("--model", default="lenet_paper", help="jsma: the model key attacked")
     p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
