@@ -183,6 +183,21 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_chunks() -> None:
     assert calls == [2] and prov is not None and prov["seconds"] >= 0.2  # this session's chunk + the first
 
 
+def test_a_step_read_back_counts_its_recorded_seconds_into_the_chapter() -> None:
+    """A chapter's step cached apart (the libraries chapter's benchmark), computed earlier and
+    read back inside the chapter's computation, adds the seconds it records to the chapter's."""
+    p = Params(n_samples=6)
+
+    def step() -> object:
+        time.sleep(0.3)
+        return a_result()
+
+    C.cached(p, Result, step, version=1, step="bench")  # type: ignore[arg-type]
+    C.cached(p, Result, lambda: C.cached(p, Result, step, version=1, step="bench"), version=1)  # type: ignore[arg-type]
+    prov = C.last_provenance("fgsm")
+    assert prov is not None and prov["seconds"] >= 0.3
+
+
 def test_provenance_fields() -> None:
     prov = A.provenance(12.34)
     assert prov["seconds"] == 12.3 and prov["device"] == "cpu" and prov["threads"] >= 1

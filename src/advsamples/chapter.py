@@ -362,7 +362,9 @@ def cached(
     The entry is keyed by ``params`` (every field), the checkpoint keys ``models`` of the models
     the step uses, the chapter's format ``version`` and the ``step``'s name. A damaged entry is
     reported, recomputed and replaced; a new entry is written atomically, with the provenance of
-    the run that computed it (:func:`advsamples.artifacts.provenance`).
+    the run that computed it (:func:`advsamples.artifacts.provenance`). A step other than
+    ``"result"`` read back inside a chapter's computation counts the seconds it records into the
+    chapter's, as a resumed chunk does: its compute is the chapter's, done earlier.
 
     Raises:
         ArtifactError: while a published profile's book is built (:func:`advsamples.artifacts.frozen`),
@@ -378,6 +380,8 @@ def cached(
             warnings.warn(f"recomputing a damaged cache entry: {exc}", stacklevel=2)
         else:
             _remember(params, folder, step)
+            if step != "result":  # a step of a chapter computed earlier (say, its benchmark)
+                add_resumed_seconds(_recorded_seconds(folder))
             return result
     if frozen():
         raise refuse(folder, f"missing published result of chapter {params.chapter!r}", params.profile)
@@ -392,6 +396,15 @@ def cached(
     (folder / _PROVENANCE_FILE).write_text(json.dumps(provenance(seconds), indent=1) + "\n")
     _remember(params, folder, step)
     return result
+
+
+def _recorded_seconds(folder: Path) -> float:
+    """The seconds a cache entry's provenance records (0 when it records none)."""
+    try:
+        seconds = float(json.loads((folder / _PROVENANCE_FILE).read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    return seconds if math.isfinite(seconds) else 0.0
 
 
 def _remember(params: ChapterParams, folder: Path, step: str) -> None:

@@ -246,12 +246,13 @@ def best_pairs(
     paper-profile C&W CNN, the 100 digits of ``bench jsma --peers``, one thread: of 3,248 row
     searches, 582 had gone past a 512 x 512 matrix to the full search; strips of at most 128
     features certify every one, and the pair search takes 0.55 s instead of 5.5 s, same pairs).
-    Rounding is covered by inflating the
-    bound: ``s`` is computed in float64 and widened by ``8 eps (lam max|a| + max|b| / lam)`` (the
-    error of alpha and beta in the working dtype), the square by ``1 + 16 eps``, plus the
-    smallest subnormal (underflow of the product); non-finite derivatives never certify and fall
-    back to the full search. A trained MNIST LeNet certifies every row at ``K = 32``: a
-    ``32 x 32`` matrix instead of ``784 x 784``.
+    A trained MNIST LeNet certifies every row at ``K = 32``: a ``32 x 32`` matrix instead of
+    ``784 x 784``.
+
+    Rounding is covered by inflating the bound: ``s`` is computed in float64 and widened by
+    ``8 eps (lam max|a| + max|b| / lam)`` (the error of alpha and beta in the working dtype),
+    the square by ``1 + 16 eps``, plus the smallest subnormal (underflow of the product);
+    non-finite derivatives never certify and fall back to the full search.
     """
     r, n = a.shape
     dev = a.device
