@@ -574,3 +574,29 @@ def test_trace_leaves_the_callers_model_in_its_memory_format() -> None:
     jsma_trace(model, x, target)
     for k, v in model.state_dict().items():
         assert v.is_contiguous() and torch.equal(v, weights[k]), k
+
+
+def test_bench_jsma_test_set_attacks_the_model_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench jsma --model``: the named model, each digit toward its other classes."""
+    from types import SimpleNamespace
+
+    import advsamples.data
+    import advsamples.models
+    from advsamples.bench import bench_jsma_test_set, format_bench
+
+    asked: list[tuple[str, str]] = []
+
+    def get_model(name: str, schedule: str, **_: object) -> nn.Module:
+        asked.append((name, schedule))
+        return _mnist_cnn().eval()
+
+    g = torch.Generator().manual_seed(0)
+    digits = SimpleNamespace(x_test=torch.rand(3, 1, 28, 28, generator=g), y_test=torch.tensor([0, 1, 2]))
+    monkeypatch.setattr(advsamples.models, "get_model", get_model)
+    monkeypatch.setattr(advsamples.data, "load_mnist", lambda: digits)
+    monkeypatch.setenv("ADVSAMPLES_DEVICE", "cpu")
+    d = bench_jsma_test_set(2, schedule="paper", threads=1, batch_size=8, model="cwnet")
+    assert asked == [("cwnet", "paper")] and d["model"] == "cwnet" and d["attacks"] == 2 * 9
+    assert d["device"] == "cpu" and "18 attacks on cwnet, cpu" in format_bench(d)
+    with pytest.raises(ValueError, match="samples=4"):
+        bench_jsma_test_set(4, threads=1, model="cwnet")
