@@ -98,6 +98,9 @@ def test_glue_values_pin_the_arithmetic() -> None:
     assert (g["our_budget_pixels"], g["ceil_budget_pixels"]) == (112, 114)
     assert g["bench_ratio_advertorch_lenet_paper"] == 80.0 and g["bench_bound_ratio_lenet_paper"] == 1.2
     assert g["bench_own_bound_ratio_lenet_paper"] == 1.1
+    assert g["bench_bound_runs"] == 1  # a benchmark cached before ours was timed as the best of runs
+    bound = {"lenet_paper": _result().bench_bound["lenet_paper"] | {"runs": 3}}
+    assert L.glue_values(_result(bench_bound=bound))["bench_bound_runs"] == 3
     assert g["fgsm_maxdiff"] == 1.0
     assert g["version_torchattacks"] == "3.5.1"
     assert "same_lbfgs_untargeted_advertorch_lenet_paper" in g
