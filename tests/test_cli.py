@@ -42,10 +42,36 @@ def one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> Non
         (["bench", "jsma", "--samples", "0"], ["--samples"]),
         (["run", "--only"], ["--only"]),
         (["run", "--profile", "fast"], ["profile='fast'"]),
+        (["bench", "jsma", "--profile", "fast"], ["profile='fast'"]),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str], needles: list[str]) -> None:
     one_line_error(run_cli(*args), *needles)
+
+
+def test_bench_with_a_published_profile_attacks_its_committed_models(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    import advsamples.bench as B
+
+    seen: list[tuple[str, str, str]] = []
+
+    def fake(samples: int, *, schedule: str, model: str = "lenet_paper", **_: object) -> dict[str, object]:
+        seen.append((schedule, model, os.environ.get("ADVSAMPLES_CHECKPOINTS", "")))
+        return {}
+
+    monkeypatch.setattr(B, "bench_jsma_test_set", fake)
+    monkeypatch.setattr(B, "format_bench", lambda d: "bench printed")
+    monkeypatch.delenv("ADVSAMPLES_CHECKPOINTS", raising=False)
+    assert cli.main(["bench", "jsma", "--model", "cwnet", "--profile", "paper", "--threads", "1"]) == 0
+    assert cli.main(["bench", "jsma", "--threads", "1"]) == 0
+    (schedule, model, folder), plain = seen
+    assert (schedule, model) == ("paper", "cwnet")
+    assert Path(folder).parts[-3:] == ("results", "paper", "checkpoints")
+    assert plain == ("quick", "lenet_paper", "") and "ADVSAMPLES_CHECKPOINTS" not in os.environ
+    assert capsys.readouterr().out.count("bench printed") == 2
 
 
 def test_a_bad_threads_variable_is_named(

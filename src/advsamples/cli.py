@@ -157,6 +157,17 @@ def _check_book(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from .artifacts import frozen_env, profile_env
+    from .runner import load_profile
+
+    if args.profile is not None:  # its schedule, and a published profile's committed checkpoints
+        args.schedule = (load_profile(args.profile).get("common") or {}).get("schedule", "quick")
+        with frozen_env(profile_env(args.profile)):
+            return _bench_models(args)
+    return _bench_models(args)
+
+
+def _bench_models(args: argparse.Namespace) -> int:
     from .bench import bench_cw_test_set, bench_jsma_test_set, format_bench, format_bench_cw
 
     threads = _threads(args)
@@ -262,7 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         default=200,
         help="test digits to attack (jsma: each toward its 9 other classes; cw: toward the next class)",
     )
-    p.add_argument("--schedule", default="quick", help="which trained lenet_paper to attack")
+    p.add_argument("--schedule", default="quick", help="which trained model to attack: quick or paper")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="attack a profile's models (its schedule; a published profile's committed checkpoints)",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=512, help="samples attacked together")
     p.add_argument(
         "--peers",
