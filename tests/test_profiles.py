@@ -69,6 +69,10 @@ def test_unknown_profile_is_rejected() -> None:
 
 def test_paper_profile_is_the_papers_schedule() -> None:
     assert yaml.safe_load((ROOT / "params" / "paper.yml").read_text())["common"]["schedule"] == "paper"
+    assert runner.profile_schedule("paper", ROOT) == "paper"
+    assert runner.profile_schedule("quick", ROOT) == "quick"
+    with pytest.raises(ValueError, match="unknown profile='fast'"):
+        runner.profile_schedule("fast", ROOT)
 
 
 @pytest.mark.parametrize("doc", ["README.md", "book/reproduce.md"])

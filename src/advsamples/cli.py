@@ -48,13 +48,13 @@ def _train(args: argparse.Namespace) -> int:
 
     from . import models
     from .artifacts import frozen_env, profile_env
-    from .runner import load_profile
+    from .runner import profile_schedule
 
     torch.set_num_threads(_threads(args))
     names = args.models or list(models.MODEL_NAMES)
     schedule, env = args.schedule, {}
     if args.profile is not None:
-        schedule = (load_profile(args.profile).get("common") or {}).get("schedule", "quick")
+        schedule = profile_schedule(args.profile)
         env = profile_env(args.profile)  # a published profile trains into results/<profile>/
     with frozen_env(env):
         _train_models(models, names, schedule)
@@ -158,10 +158,10 @@ def _check_book(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .artifacts import frozen_env, profile_env
-    from .runner import load_profile
+    from .runner import profile_schedule
 
     if args.profile is not None:  # its schedule, and a published profile's committed checkpoints
-        args.schedule = (load_profile(args.profile).get("common") or {}).get("schedule", "quick")
+        args.schedule = profile_schedule(args.profile)
         with frozen_env(profile_env(args.profile)):
             return _bench_models(args)
     return _bench_models(args)

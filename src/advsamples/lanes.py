@@ -57,11 +57,11 @@ def _lane(profile: str, index: int, chapters: Sequence[str], log_path: str) -> N
         from .experiments import chapter_module
         from .notebook import threads_from_env
         from .paths import checkpoint_dir
-        from .runner import load_profile
+        from .runner import profile_schedule
 
         threads = int(os.environ.get("ADVSAMPLES_THREADS", "1"))
         torch.set_num_threads(threads if threads > 0 else threads_from_env())
-        schedule = (load_profile(profile).get("common") or {}).get("schedule", "quick")
+        schedule = profile_schedule(profile)
         with frozen_env(profile_env(profile)):
             runs = lenet_runs(profile)
             first = [M.config_for(n, schedule, **o) for n, o in runs]

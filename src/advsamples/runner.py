@@ -34,6 +34,7 @@ __all__ = [
     "load_timings",
     "notebook_parameters",
     "parameter_names",
+    "profile_schedule",
     "run_profile",
 ]
 
@@ -63,6 +64,12 @@ def load_profile(profile: str, root: Path | None = None) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{path} names notebooks that are not in _toc.yml: {sorted(unknown)}")
     return data
+
+
+def profile_schedule(profile: str, root: Path | None = None) -> str:
+    """The training schedule ``profile``'s models use (its ``common: schedule``, else ``quick``);
+    :class:`ValueError` if there is no such profile."""
+    return str((load_profile(profile, root).get("common") or {}).get("schedule", "quick"))
 
 
 def notebook_parameters(profile: str, notebook: str, root: Path | None = None) -> dict[str, Any]:
