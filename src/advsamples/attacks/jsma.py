@@ -132,6 +132,24 @@ def forward_derivative(
 # ----------------------------------------------------------------------------- pair search
 
 
+def _scores(
+    a_p: torch.Tensor, b_p: torch.Tensor, a_q: torch.Tensor, b_q: torch.Tensor, sign: int
+) -> torch.Tensor:
+    """Algorithm 3's pair saliency of every ``(p, q)``, ``p`` a feature of the ``(R, k)`` rows
+    ``a_p``, ``b_p`` and ``q`` one of the ``(R, m)`` rows ``a_q``, ``b_q``: ``(R, k, m)`` scores
+    ``-alpha * beta``, ``-inf`` where the pair is not admissible. A feature outside the search
+    domain enters with ``a = NaN``, which makes every pair with it inadmissible."""
+    alpha = a_p[:, :, None] + a_q[:, None, :]  # Alg. 3: alpha = sum_{i=p,q} dF_t/dX_i
+    beta = b_p[:, :, None] + b_q[:, None, :]  # Alg. 3: beta = sum_{i=p,q} sum_{j!=t} dF_j/dX_i
+    if sign > 0:
+        adm = alpha > 0  # Alg. 3: "if alpha > 0 and beta < 0" (False for NaN)
+        adm &= beta < 0
+    else:
+        adm = alpha < 0  # decreasing variant (theta < 0)
+        adm &= beta > 0
+    return alpha.mul_(beta).neg_().masked_fill_(adm.logical_not_(), -math.inf)  # Alg. 3: -alpha * beta
+
+
 def _pair_scores(
     a: torch.Tensor, b: torch.Tensor, ok: torch.Tensor, idx: torch.Tensor, sign: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,16 +162,11 @@ def _pair_scores(
     lexicographically smallest ``(p, q)`` among the maxima.
     """
     k = a.shape[1]
-    alpha = a[:, :, None] + a[:, None, :]  # Alg. 3: alpha = sum_{i=p,q} dF_t/dX_i
-    beta = b[:, :, None] + b[:, None, :]  # Alg. 3: beta = sum_{i=p,q} sum_{j!=t} dF_j/dX_i
-    if sign > 0:
-        adm = (alpha > 0) & (beta < 0)  # Alg. 3: "if alpha > 0 and beta < 0"
-    else:
-        adm = (alpha < 0) & (beta > 0)  # decreasing variant (theta < 0)
-    adm &= ok[:, :, None] & ok[:, None, :]  # both features in the search domain Gamma
-    adm &= torch.ones(k, k, dtype=torch.bool, device=a.device).triu_(1)  # i < j
-    adm &= idx[:, :, None] != idx[:, None, :]  # p != q (idx may hold a feature twice)
-    score = (-alpha * beta).masked_fill_(~adm, -math.inf)  # Alg. 3: -alpha * beta
+    a = torch.where(ok, a, math.nan)  # outside Gamma: every pair with the feature inadmissible
+    score = _scores(a, b, a, b, sign)
+    keep = torch.ones(k, k, dtype=torch.bool, device=a.device).triu_(1)  # i < j
+    keep = keep & (idx[:, :, None] != idx[:, None, :])  # p != q (idx may hold a feature twice)
+    score.masked_fill_(~keep, -math.inf)
     flat = score.flatten(1).argmax(dim=1)  # first maximum (torch.argmax returns the first)
     best = score.flatten(1).gather(1, flat[:, None])[:, 0]
     return best, flat
@@ -168,30 +181,22 @@ def _strip_scores(
 
     Returns ``(best, p, q)``: the best score per row (``-inf`` when no such pair is
     admissible) and the lexicographically smallest ``(p, q)``, ``p < q``, among the pairs
-    reaching it. The scores are computed as in :func:`_pair_scores` (``a_p + a_q`` is the
-    same float whatever the order), so a pair scores the same in a strip as in the full matrix.
+    reaching it. The scores are :func:`_pair_scores`' (``a_p + a_q`` is the same float
+    whatever the order), so a pair scores the same in a strip as in the full matrix.
     """
     r, n = a.shape
     a = torch.where(ok, a, math.nan)  # outside Gamma: every pair with the feature inadmissible
-    a_s, b_s = a.gather(1, idx), b.gather(1, idx)
-    alpha = a_s[:, :, None] + a[:, None, :]  # Alg. 3: alpha = sum_{i=p,q} dF_t/dX_i
-    beta = b_s[:, :, None] + b[:, None, :]  # Alg. 3: beta = sum_{i=p,q} sum_{j!=t} dF_j/dX_i
-    if sign > 0:
-        adm = alpha > 0  # Alg. 3: "if alpha > 0 and beta < 0" (False for NaN)
-        adm &= beta < 0
-    else:
-        adm = alpha < 0  # decreasing variant (theta < 0)
-        adm &= beta > 0
-    score = alpha.mul_(beta).neg_().masked_fill_(adm.logical_not_(), -math.inf)  # Alg. 3: -alpha * beta
+    score = _scores(a.gather(1, idx), b.gather(1, idx), a, b, sign)
     score.scatter_(2, idx[:, :, None], -math.inf)  # p != q
     best = score.flatten(1).amax(dim=1)
+    got = best > -math.inf
     # The tie rule over unordered pairs: the smallest key min(p, q) * n + max(p, q) among the
     # maxima (a pair inside idx appears twice in the strip, once each way).
-    row, i, j = ((score == best[:, None, None]) & (best > -math.inf)[:, None, None]).nonzero(as_tuple=True)
+    row, i, j = ((score == best[:, None, None]) & got[:, None, None]).nonzero(as_tuple=True)
     fp = idx[row, i]
     key = torch.minimum(fp, j) * n + torch.maximum(fp, j)
     first = torch.full((r,), n * n, dtype=torch.long, device=a.device).scatter_reduce_(0, row, key, "amin")
-    first = torch.where(best > -math.inf, first, 0)
+    first = torch.where(got, first, 0)
     return best, first // n, first % n
 
 
